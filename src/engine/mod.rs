@@ -1,0 +1,50 @@
+//! The compiled rule set and its evaluation on raw event bytes.
+//!
+//! API contract used by the CLI and the Kafka pipeline (bodies being written):
+//! - `Engine::new(rules: Vec<crate::rules::Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>)`
+//! - `engine.evaluator() -> Evaluator` — one per worker thread; owns reusable scratch buffers.
+//! - `evaluator.evaluate(raw: &[u8], origin: &EventOrigin, out: &mut Vec<AlertOut>) -> Result<(), EventError>`
+
+/// Where an event came from. Used for the alert's ancestor index/id when the event itself
+/// carries no `data_stream.*` / `event.id`, and for the index the rule's patterns are tested on.
+#[derive(Debug, Clone, Default)]
+pub struct EventOrigin<'a> {
+    pub topic: Option<&'a str>,
+    pub partition: i32,
+    pub offset: i64,
+    /// Index name to assume for events without `data_stream.*` fields (config / `--index`).
+    pub default_index: Option<&'a str>,
+}
+
+/// One alert ready to be written: its deterministic id (also the Kafka key) and JSON bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertOut {
+    pub id: String,
+    pub rule_id: String,
+    pub doc: Vec<u8>,
+}
+
+/// Why an input record could not be evaluated (it goes to the dead-letter path).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("not valid UTF-8 at byte {0}")]
+    NotUtf8(usize),
+    #[error("not valid JSON: {0}")]
+    NotJson(String),
+    #[error("JSON is not an object")]
+    NotObject,
+    #[error("JSON nested deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+impl EventError {
+    /// A short, bounded label for metrics and dead-letter headers.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EventError::NotUtf8(_) => "not_utf8",
+            EventError::NotJson(_) => "not_json",
+            EventError::NotObject => "not_object",
+            EventError::TooDeep(_) => "too_deep",
+        }
+    }
+}
