@@ -65,7 +65,8 @@ pub fn render_caret(text: &str, span: Span, message: &str) -> String {
     let width = {
         let start = span.start.min(text.len());
         let end = span.end.clamp(start, text.len());
-        text.get(start..end).map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1))
+        text.get(start..end)
+            .map_or(1, |s| s.lines().next().unwrap_or("").chars().count().max(1))
     };
     format!(
         "{line_text}\n{pad}{carets} {message}",

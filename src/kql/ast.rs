@@ -16,11 +16,24 @@ pub enum Query {
     Not(Box<Query>, Span),
     /// `field: value`, `field: (a or b and not c)`. `field:*` is a `Field` whose value is a
     /// single unquoted literal made of one wildcard; the compiler turns it into an exists test.
-    Field { field: FieldName, values: ValueExpr, span: Span },
+    Field {
+        field: FieldName,
+        values: ValueExpr,
+        span: Span,
+    },
     /// `field < value`, `field >= value`…
-    Range { field: FieldName, op: RangeOp, value: Literal, span: Span },
+    Range {
+        field: FieldName,
+        op: RangeOp,
+        value: Literal,
+        span: Span,
+    },
     /// `path: { sub-query }` — a nested query; field names inside are relative to `path`.
-    Nested { path: FieldName, query: Box<Query>, span: Span },
+    Nested {
+        path: FieldName,
+        query: Box<Query>,
+        span: Span,
+    },
     /// A bare value with no field (`foo`, `"foo bar"`): Kibana searches every field with it.
     FreeText { value: Literal, span: Span },
 }
