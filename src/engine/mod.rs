@@ -1,9 +1,14 @@
 //! The compiled rule set and its evaluation on raw event bytes.
 //!
-//! API contract used by the CLI and the Kafka pipeline (bodies being written):
-//! - `Engine::new(rules: Vec<crate::rules::Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>)`
-//! - `engine.evaluator() -> Evaluator` — one per worker thread; owns reusable scratch buffers.
-//! - `evaluator.evaluate(raw: &[u8], origin: &EventOrigin, out: &mut Vec<AlertOut>) -> Result<(), EventError>`
+//! `compile` gives KQL its Elasticsearch meaning; `predicate` holds the typed value tests;
+//! `ruleset` indexes rules by the literal values they require so that an event only evaluates
+//! rules that could match it.
+
+pub mod compile;
+pub mod dates;
+pub mod predicate;
+pub mod text;
+pub mod wildcard;
 
 /// Where an event came from. Used for the alert's ancestor index/id when the event itself
 /// carries no `data_stream.*` / `event.id`, and for the index the rule's patterns are tested on.

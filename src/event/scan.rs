@@ -238,7 +238,9 @@ impl Reader<'_, '_> {
                 }
                 _ => None,
             };
-            let inherited = node.and_then(|n| self.plan.nodes[n].leaves_slot).or(inherited_leaves);
+            let inherited = node
+                .and_then(|n| self.plan.nodes[n].leaves_slot)
+                .or(inherited_leaves);
             if self.plan.all_leaves {
                 let saved = self.path.len();
                 if !self.path.is_empty() {
