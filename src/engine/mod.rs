@@ -6,6 +6,8 @@
 
 pub mod compile;
 pub mod dates;
+pub mod index_pattern;
+pub mod matcher;
 pub mod predicate;
 pub mod text;
 pub mod wildcard;

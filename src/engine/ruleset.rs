@@ -1,0 +1,275 @@
+//! The rule set: loaded rules compiled together into one [`QuerySet`], with what each rule
+//! needs at match time (index patterns, alert template), and per-worker [`Evaluator`]s.
+//!
+//! Flow per event: (raw Okta JSON is normalized to ECS first) → one pass of the event reader
+//! over the fields any rule reads → the anchor index picks candidate rules → each candidate's
+//! index patterns and query are tested → only for matches is the whole event parsed and an
+//! alert built.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::compile::{compile, CompileError};
+use super::index_pattern::IndexPatterns;
+use super::matcher::{QuerySet, Scratch};
+use super::{AlertOut, EventError, EventOrigin};
+use crate::alert::{ancestor_for, AlertContext, RuleTemplate};
+use crate::event::{EventView, FieldPlan, SlotId};
+use crate::kql;
+use crate::okta::{self, InputFormat, InputKind, NormalizeOptions};
+use crate::rules::{Language, Rule, RuleType};
+
+/// How the engine treats input and writes alerts.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub alert: AlertContext,
+    /// `auto` normalizes raw Okta events and passes ECS documents through.
+    pub input_format: InputFormat,
+    /// Options for normalizing raw Okta events (enrichment, namespace).
+    pub normalize: okta::NormalizeSettings,
+}
+
+/// What became of one loaded rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleOutcome {
+    /// Compiled; it runs.
+    Ok,
+    /// Valid, but of a kind rulestream does not run yet (the reason says which).
+    Unsupported(String),
+    /// The rule's query is broken: where and why.
+    Error { line: usize, column: usize, message: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleStatus {
+    pub rule: Arc<Rule>,
+    pub outcome: RuleOutcome,
+}
+
+struct CompiledRule {
+    rule: Arc<Rule>,
+    indices: IndexPatterns,
+    template: RuleTemplate,
+}
+
+/// All runnable rules, compiled together. Shared by all workers (`Arc<Engine>`).
+pub struct Engine {
+    queries: QuerySet,
+    rules: Vec<CompiledRule>,
+    data_stream: [SlotId; 3],
+    raw_okta_markers: [SlotId; 3],
+    settings: EngineSettings,
+}
+
+impl Engine {
+    /// Compiles every query rule; the others are reported as unsupported. Broken rules are
+    /// reported and left out; they never stop the others.
+    pub fn new(rules: Vec<Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>) {
+        let mut plan = FieldPlan::new();
+        let data_stream =
+            ["data_stream.type", "data_stream.dataset", "data_stream.namespace"].map(|f| plan.field(f));
+        // Top-level keys that only raw Okta System Log events have.
+        let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
+        let preferred = plan.field("event.action");
+        let mut exprs = Vec::new();
+        let mut compiled = Vec::new();
+        let mut statuses = Vec::new();
+        for rule in rules {
+            let rule = Arc::new(rule);
+            let outcome = match compile_rule(&rule, &mut plan) {
+                Ok(expr) => {
+                    exprs.push(expr);
+                    compiled.push(CompiledRule {
+                        indices: IndexPatterns::new(&rule.index),
+                        template: RuleTemplate::new(&rule, &settings.alert),
+                        rule: Arc::clone(&rule),
+                    });
+                    RuleOutcome::Ok
+                }
+                Err(outcome) => outcome,
+            };
+            statuses.push(RuleStatus { rule, outcome });
+        }
+        let queries = QuerySet::new(plan, exprs, Some(preferred));
+        (Engine { queries, rules: compiled, data_stream, raw_okta_markers, settings }, statuses)
+    }
+
+    /// Number of rules that run.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Rules evaluated on every event because their query pins no `event.action`-like value.
+    pub fn unanchored_rule_count(&self) -> usize {
+        self.queries.unanchored_count()
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    /// A per-worker evaluator with its own buffers.
+    pub fn evaluator(self: &Arc<Self>) -> Evaluator {
+        Evaluator { engine: Arc::clone(self), scratch: Scratch::new(), matched: Vec::new(), normalized: Vec::new() }
+    }
+}
+
+/// Why a rule does not run, as a status.
+fn compile_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<super::compile::Expr, RuleOutcome> {
+    match (&rule.rule_type, &rule.language) {
+        (RuleType::Query, Language::Kuery) => {}
+        (RuleType::Query, language) => {
+            return Err(RuleOutcome::Unsupported(format!("query language {language} (only kuery runs)")))
+        }
+        (other, _) => return Err(RuleOutcome::Unsupported(format!("{other} rules do not run yet"))),
+    }
+    let Some(query) = rule.query.as_deref() else {
+        return Err(error_at(rule, 0, "query rule has no `query`".into()));
+    };
+    let ast = kql::parse(query).map_err(|e| error_at(rule, e.span().start, e.to_string()))?;
+    compile(&ast, plan).map_err(|e: CompileError| {
+        if e.unsupported {
+            RuleOutcome::Unsupported(e.message)
+        } else {
+            error_at(rule, e.span.start, e.message)
+        }
+    })
+}
+
+fn error_at(rule: &Rule, offset_in_query: usize, message: String) -> RuleOutcome {
+    let (line, column) = rule.query_position(offset_in_query);
+    RuleOutcome::Error { line, column, message }
+}
+
+/// Evaluates events for one worker thread.
+pub struct Evaluator {
+    engine: Arc<Engine>,
+    scratch: Scratch,
+    matched: Vec<usize>,
+    normalized: Vec<u8>,
+}
+
+impl Evaluator {
+    /// Evaluates one event and appends an alert per matching rule to `out`.
+    pub fn evaluate(&mut self, raw: &[u8], origin: &EventOrigin<'_>, out: &mut Vec<AlertOut>) -> Result<(), EventError> {
+        self.evaluate_at(raw, origin, Utc::now(), out)
+    }
+
+    /// [`Evaluator::evaluate`] with the processing time given (tests, replays): it is the
+    /// alert-creation time and, for raw Okta input, `event.ingested`.
+    pub fn evaluate_at(
+        &mut self,
+        raw: &[u8],
+        origin: &EventOrigin<'_>,
+        now: DateTime<Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        let format = self.engine.settings.input_format;
+        match self.run(raw, origin, now, format != InputFormat::Okta, out)? {
+            Reading::Done => Ok(()),
+            Reading::RawOkta => {
+                let mut buf = std::mem::take(&mut self.normalized);
+                let result = normalize_into(raw, &self.engine.settings, now, &mut buf)
+                    .and_then(|()| self.run(&buf, origin, now, true, out).map(|_| ()));
+                self.normalized = buf;
+                result
+            }
+        }
+    }
+
+    /// One pass over `input`. With `as_ecs` false, or when the event turns out to be raw Okta
+    /// under `auto`, stops after reading and asks for normalization instead.
+    fn run(
+        &mut self,
+        input: &[u8],
+        origin: &EventOrigin<'_>,
+        now: DateTime<Utc>,
+        as_ecs: bool,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<Reading, EventError> {
+        let engine = &*self.engine;
+        let auto = engine.settings.input_format == InputFormat::Auto;
+        let matched = &mut self.matched;
+        matched.clear();
+        let mut index: Option<Option<String>> = None;
+        let proceed = engine.queries.run(
+            input,
+            origin.default_index,
+            &mut self.scratch,
+            |view| as_ecs && !(auto && engine.is_raw_okta(view)),
+            |i, view| {
+                let index = index.get_or_insert_with(|| engine.event_index(view, origin.default_index));
+                engine.rules[i].indices.admits(index.as_deref())
+            },
+            |i, _| matched.push(i),
+        )?;
+        if !proceed {
+            return Ok(Reading::RawOkta);
+        }
+        if !matched.is_empty() {
+            engine.build_alerts(input, origin, matched, now, out)?;
+        }
+        Ok(Reading::Done)
+    }
+}
+
+enum Reading {
+    Done,
+    RawOkta,
+}
+
+impl Engine {
+    /// A raw Okta System Log event has top-level `eventType`, `published` or `uuid`; ECS
+    /// documents have none of them.
+    fn is_raw_okta(&self, view: &EventView<'_>) -> bool {
+        self.raw_okta_markers.iter().any(|slot| !view.values(*slot).is_empty())
+    }
+
+    /// The index an event is taken to be in (see [`super::index_pattern`]).
+    fn event_index(&self, view: &EventView<'_>, default_index: Option<&str>) -> Option<String> {
+        let part = |slot: SlotId| view.values(slot).first().map(|v| view.text(v));
+        match (part(self.data_stream[0]), part(self.data_stream[1])) {
+            (Some(ty), Some(dataset)) => {
+                let namespace = part(self.data_stream[2]).unwrap_or("default");
+                Some(format!("{ty}-{dataset}-{namespace}"))
+            }
+            _ => default_index.map(str::to_owned),
+        }
+    }
+
+    fn build_alerts(
+        &self,
+        input: &[u8],
+        origin: &EventOrigin<'_>,
+        matched: &[usize],
+        now: DateTime<Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        // Only matching events are parsed whole (about 1% of a typical stream).
+        let event: Map<String, Value> =
+            serde_json::from_slice(input).map_err(|e| EventError::NotJson(e.to_string()))?;
+        let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
+        let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
+        for &i in matched {
+            let rule = &self.rules[i];
+            let alert = rule.template.build(&event, &ancestor, now);
+            let doc = serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
+            out.push(AlertOut { id: alert.id, rule_id: rule.rule.rule_id.clone(), doc });
+        }
+        Ok(())
+    }
+}
+
+/// Normalizes a raw Okta event into `buf` as ECS JSON.
+fn normalize_into(raw: &[u8], settings: &EngineSettings, now: DateTime<Utc>, buf: &mut Vec<u8>) -> Result<(), EventError> {
+    let doc: Map<String, Value> = match serde_json::from_slice(raw) {
+        Ok(doc) => doc,
+        Err(e) if e.is_data() => return Err(EventError::NotObject),
+        Err(e) => return Err(EventError::NotJson(e.to_string())),
+    };
+    let normalized = okta::normalize(doc, &settings.normalize.options(now));
+    buf.clear();
+    serde_json::to_writer(&mut *buf, &normalized).map_err(|e| EventError::NotJson(e.to_string()))
+}
