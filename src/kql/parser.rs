@@ -428,7 +428,7 @@ mod tests {
         for p in &l.pieces {
             match p {
                 Piece::Wildcard => out.push('*'),
-                Piece::Text(t) => out.push_str(&t.replace('*', "\\*").escape_debug().to_string()),
+                Piece::Text(t) => out.push_str(&t.escape_debug().to_string().replace('*', "\\*")),
             }
         }
         out.push(']');
@@ -529,5 +529,336 @@ mod tests {
             // Field names may hold spaces too.
             ("foo bar: baz", "(is [foo bar] [baz])"),
         ]);
+    }
+
+    #[test]
+    fn field_values_lists_ranges_and_nested_queries() {
+        parses_to(&[
+            ("foo:bar", "(is [foo] [bar])"),
+            ("foo : bar", "(is [foo] [bar])"),
+            ("foo:\"bar baz\"", "(is [foo] \"bar baz\")"),
+            ("\"a.b\":c", "(is \"a.b\" [c])"),
+            ("\"a\" : c", "(is \"a\" [c])"),
+            ("foo:*", "(is [foo] [*])"),
+            ("foo: *", "(is [foo] [*])"),
+            ("foo:ba*", "(is [foo] [ba*])"),
+            ("machine*:osx", "(is [machine*] [osx])"),
+            ("okta.*:x", "(is [okta.*] [x])"),
+            ("foo:(bar or baz)", "(is [foo] (or [bar] [baz]))"),
+            ("foo:(bar)", "(is [foo] [bar])"),
+            (
+                "foo:((bar or baz) and not qux)",
+                "(is [foo] (and (or [bar] [baz]) (not [qux])))",
+            ),
+            (
+                "a:(b or c and not d)",
+                "(is [a] (or [b] (and [c] (not [d]))))",
+            ),
+            ("a:(not (not b))", "(is [a] (not (not [b])))"),
+            (
+                "a:(* and not \"Okta\")",
+                "(is [a] (and [*] (not \"Okta\")))",
+            ),
+            ("a:( b  or  \"c\" )", "(is [a] (or [b] \"c\"))"),
+            (
+                "bytes > 1000 and bytes < 8000",
+                "(and (range [bytes] > [1000]) (range [bytes] < [8000]))",
+            ),
+            (
+                "bytes >= 1000 and bytes <= 8000",
+                "(and (range [bytes] >= [1000]) (range [bytes] <= [8000]))",
+            ),
+            ("bytes>=1000", "(range [bytes] >= [1000])"),
+            ("a < = 5", "(range [a] < [= 5])"),
+            ("\"a b\" < \"c\"", "(range \"a b\" < \"c\")"),
+            (
+                "@timestamp < \"2024-01-01T00:00:00Z\"",
+                "(range [@timestamp] < \"2024-01-01T00:00:00Z\")",
+            ),
+            ("@timestamp >= now-1d", "(range [@timestamp] >= [now-1d])"),
+            (
+                "@timestamp > 2024-01-01",
+                "(range [@timestamp] > [2024-01-01])",
+            ),
+            ("n:{ c: foo }", "(nested [n] (is [c] [foo]))"),
+            (
+                "n : { c:foo or c:bar }",
+                "(nested [n] (or (is [c] [foo]) (is [c] [bar])))",
+            ),
+            (
+                "a:{ b:{ c:foo } }",
+                "(nested [a] (nested [b] (is [c] [foo])))",
+            ),
+            (
+                "r:200 and ( n:{ c:foo } or n:{ c:bar } )",
+                "(and (is [r] [200]) (or (nested [n] (is [c] [foo])) (nested [n] (is [c] [bar]))))",
+            ),
+            ("not n:{ a:b }", "(not (nested [n] (is [a] [b])))"),
+            ("n:{ a < 5 }", "(nested [n] (range [a] < [5]))"),
+            ("foo", "(text [foo])"),
+            ("\"foo bar\"", "(text \"foo bar\")"),
+            ("\"a\" or b*", "(or (text \"a\") (text [b*]))"),
+            ("true", "(text [true])"),
+        ]);
+    }
+
+    #[test]
+    fn escapes_follow_kibana_quoted_and_unquoted_rules() {
+        parses_to(&[
+            // Unquoted: specials, whitespace, unicode and keywords (ast.test.ts fromLiteralExpression).
+            (r#"a:\\\(\)\:\<\>\"\*\{\}"#, r#"(is [a] [\\():<>\"\*{}])"#),
+            (r"a:\\u00A0", r"(is [a] [\\u00A0])"),
+            (r"a:\u00e9t\u00C9", "(is [a] [étÉ])"),
+            (r"a:x\ty", r"(is [a] [x\ty])"),
+            (r"a:b \and c", "(is [a] [b and c])"),
+            (r"a:b \OR c", "(is [a] [b OR c])"),
+            (r"a:\NOT b", "(is [a] [NOT b])"),
+            // `\n` is tried before the keyword escape: `\not` is a newline and "ot".
+            (r"a:x\not", r"(is [a] [x\not])"),
+            (r"a:x\*y*", r"(is [a] [x\*y*])"),
+            (r"\*:x", r"(is [\*] [x])"),
+            // Escaped whitespace at either end is trimmed like plain whitespace.
+            (r"a:\tb\n", "(is [a] [b])"),
+            (r"a:\t", "(is [a] [])"),
+            (r"a:\t*", "(is [a] [*])"),
+            ("a:b\u{2003}", "(is [a] [b])"),
+            // Surrogate pairs combine as in JavaScript; a lone one becomes U+FFFD.
+            (r"a:\uD83D\uDE00", "(is [a] [😀])"),
+            (r"a:\uD83Dx", "(is [a] [\u{fffd}x])"),
+            // Quoted: \" \\ \t \r \n \uXXXX; any other backslash is kept; `*` is text.
+            (r#"a:"x\"y""#, r#"(is [a] "x\"y")"#),
+            (r#"a:"\\""#, r#"(is [a] "\\")"#),
+            (r#"a:"\():<>\"*""#, r#"(is [a] "\\():<>\"*")"#),
+            (r#"a:"\t\r\n\u0041""#, r#"(is [a] "\t\r\nA")"#),
+            (r#"a:"\x""#, r#"(is [a] "\\x")"#),
+            ("a:\"two\nlines\"", r#"(is [a] "two\nlines")"#),
+            (r#"a:"*""#, r#"(is [a] "*")"#),
+            (r#"a:"""#, r#"(is [a] "")"#),
+            (r#"a:" b ""#, r#"(is [a] " b ")"#),
+        ]);
+    }
+
+    #[test]
+    fn rejects_what_kibana_rejects_with_the_offending_column() {
+        use KqlErrorKind::*;
+        fails_with(&[
+            (
+                "",
+                EmptyQuery,
+                1,
+                "expected a query but found an empty query",
+            ),
+            ("  \n ", EmptyQuery, 1, "found only whitespace"),
+            (
+                "a:",
+                Unexpected,
+                3,
+                "expected a value after ':' but found end of query",
+            ),
+            (
+                "a: ",
+                Unexpected,
+                4,
+                "expected a value after ':' but found end of query",
+            ),
+            (
+                "a: )",
+                Unexpected,
+                4,
+                "expected a value after ':' but found ')'",
+            ),
+            (
+                "(a:b",
+                Unclosed,
+                1,
+                "expected ')' to close this '(' but found end of query",
+            ),
+            (
+                "x and (a:b or (c",
+                Unclosed,
+                15,
+                "expected ')' to close this '('",
+            ),
+            (
+                "a:b)",
+                Unexpected,
+                4,
+                "expected 'and', 'or' or end of query but found ')'",
+            ),
+            (
+                "a:(",
+                Unexpected,
+                4,
+                "expected a value after '(' but found end of query",
+            ),
+            ("a:(b", Unclosed, 3, "expected ')' to close this '('"),
+            (
+                "a:(b c:d)",
+                Unexpected,
+                7,
+                "expected 'and', 'or' or ')' but found ':'",
+            ),
+            (
+                "a:()",
+                Unexpected,
+                4,
+                "expected a value after '(' but found ')'",
+            ),
+            (
+                "()",
+                Unexpected,
+                2,
+                "expected a query after '(' but found ')'",
+            ),
+            (
+                "a:b and ",
+                Unexpected,
+                9,
+                "expected a query after 'and' but found end of query",
+            ),
+            (
+                "a:b or )",
+                Unexpected,
+                8,
+                "expected a query after 'or' but found ')'",
+            ),
+            (
+                "a:(b or )",
+                Unexpected,
+                9,
+                "expected a value after 'or' but found ')'",
+            ),
+            (
+                "a:\"b",
+                UnterminatedString,
+                3,
+                "expected a closing '\"' for this string",
+            ),
+            ("a:b or \"c", UnterminatedString, 8, "closing '\"'"),
+            (r#"a:"b\""#, UnterminatedString, 3, "closing '\"'"),
+            (
+                r"a:b\x",
+                InvalidEscape,
+                4,
+                r"expected an escape sequence after '\' but found '\x'",
+            ),
+            (r"a:b\ c", InvalidEscape, 4, r"found '\ '"),
+            (r"a:b\", InvalidEscape, 4, r"found '\' at end of query"),
+            (r"a:\u12", InvalidEscape, 3, r"found '\u'"),
+            (
+                "a < 5*",
+                WildcardInRange,
+                5,
+                "expected a value without wildcards after '<' but found '5*'",
+            ),
+            ("a >= *", WildcardInRange, 6, "wildcards"),
+            (
+                "a <",
+                Unexpected,
+                4,
+                "expected a value after '<' but found end of query",
+            ),
+            (
+                "a <> 5",
+                Unexpected,
+                4,
+                "expected a value after '<' but found '>'",
+            ),
+            (
+                "a:{",
+                Unexpected,
+                4,
+                "expected a query after '{' but found end of query",
+            ),
+            ("a:{ b:c", Unclosed, 3, "expected '}' to close this '{'"),
+            (
+                "a:{}",
+                Unexpected,
+                4,
+                "expected a query after '{' but found '}'",
+            ),
+            (
+                "a:(b:{c:d})",
+                Unexpected,
+                5,
+                "expected 'and', 'or' or ')' but found ':'",
+            ),
+            ("{a}", Unexpected, 1, "'{' starts a nested query"),
+            ("not not a", Unexpected, 5, "'not not'"),
+            ("a:(not not b)", Unexpected, 8, "'not not'"),
+            ("not ", Unexpected, 5, "after 'not' but found end of query"),
+            ("foo not bar", Unexpected, 5, "found 'not'"),
+            ("message:cannot be", Unexpected, 12, "found 'not'"),
+            ("a:b c:d", Unexpected, 6, "but found ':'"),
+            (
+                "a:\"b\" c",
+                Unexpected,
+                7,
+                "expected 'and', 'or' or end of query but found 'c'",
+            ),
+            (
+                "@timestamp < 2024-01-01T00:00:00Z",
+                Unexpected,
+                27,
+                "found ':'",
+            ),
+            ("a:b}", Unexpected, 4, "found '}'"),
+        ]);
+    }
+
+    #[test]
+    fn nesting_is_capped_with_an_error() {
+        let ok = format!("{}a{}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert!(parse_query(&ok).is_ok());
+        for deep in [
+            format!(
+                "{}a{}",
+                "(".repeat(MAX_NESTING + 1),
+                ")".repeat(MAX_NESTING + 1)
+            ),
+            "(".repeat(100_000),
+            format!("a:{}", "(".repeat(100_000)),
+            "not (".repeat(100_000),
+            "a:{".repeat(100_000),
+        ] {
+            let e = parse_query(&deep).expect_err("too deep");
+            assert_eq!(e.kind, KqlErrorKind::TooDeep, "{e}");
+        }
+    }
+
+    #[test]
+    fn spans_cover_what_each_node_was_parsed_from() {
+        let q = "x:(a or b) and not \"c\" < 5 and n:{ m:v }";
+        let Ok(Query::And(items, span)) = parse_query(q) else {
+            panic!("expected an and");
+        };
+        assert_eq!(span, Span::new(0, q.len()));
+        let text = |s: Span| &q[s.start..s.end];
+        assert_eq!(text(items[0].span()), "x:(a or b)");
+        assert_eq!(text(items[1].span()), "not \"c\" < 5");
+        assert_eq!(text(items[2].span()), "n:{ m:v }");
+        let Query::Field {
+            field,
+            values: ValueExpr::Or(vs, vspan),
+            ..
+        } = &items[0]
+        else {
+            panic!("expected a field");
+        };
+        assert_eq!(text(field.span), "x");
+        assert_eq!(text(*vspan), "a or b");
+        let ValueExpr::Value(b) = &vs[1] else {
+            panic!("expected a value")
+        };
+        assert_eq!(text(b.span), "b");
+        // Unquoted literal spans leave out the trimmed whitespace.
+        let Ok(Query::Field {
+            values: ValueExpr::Value(v),
+            ..
+        }) = parse_query("a:  b c  ")
+        else {
+            panic!("expected a field");
+        };
+        assert_eq!(v.span, Span::new(4, 7));
     }
 }
