@@ -243,3 +243,98 @@ impl Literal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    fn unquoted(pieces: Vec<Piece>) -> Literal {
+        Literal {
+            pieces,
+            quoted: false,
+            span: Span::default(),
+        }
+    }
+
+    fn text(t: &str) -> Piece {
+        Piece::Text(t.to_string())
+    }
+
+    #[test]
+    fn prints_canonical_kql_with_minimal_parentheses() {
+        let cases = [
+            ("a:b", "a:b"),
+            ("a : \"b c\"", "a:\"b c\""),
+            ("A AND b OR NOT c", "A and b or not c"),
+            ("(a or b) and c", "(a or b) and c"),
+            ("(a or b) or c", "(a or b) or c"),
+            ("a and (b and c)", "a and (b and c)"),
+            ("not (not a)", "not (not a)"),
+            ("not (a and b)", "not (a and b)"),
+            (
+                "x:(a or (b or c) and not (d))",
+                "x:(a or (b or c) and not d)",
+            ),
+            ("x:(not (a or b))", "x:(not (a or b))"),
+            ("x:(a)", "x:a"),
+            ("x >= 5", "x >= 5"),
+            ("n:{a:b}", "n:{ a:b }"),
+            ("message: quick brown fox", "message:quick brown fox"),
+        ];
+        for (query, want) in cases {
+            let q = parse(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+            assert_eq!(q.to_string(), want, "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn escapes_what_the_grammar_would_read_as_syntax() {
+        let cases = [
+            (vec![text("a:b(c)")], r"a\:b\(c\)"),
+            (vec![text("*"), Piece::Wildcard], r"\**"),
+            (vec![text(r#"\"{}<>"#)], r#"\\\"\{\}\<\>"#),
+            (vec![text("x or y")], r"x \or y"),
+            (vec![text("x AND y")], r"x \AND y"),
+            (vec![text("cannot be")], r"can\u006eot be"),
+            (vec![text("Not x")], r"\u004eot x"),
+            (vec![text("or x")], r"\or x"),
+            (vec![text("orange and")], r"orange \and"),
+            (vec![text("a\tb\nc")], r"a\tb\nc"),
+            (vec![], r"\t"),
+        ];
+        for (pieces, want) in cases {
+            let lit = unquoted(pieces);
+            assert_eq!(lit.to_string(), want);
+            // And it reads back the same.
+            let query = format!("f:{want}");
+            let Ok(Query::Field {
+                values: ValueExpr::Value(back),
+                ..
+            }) = parse(&query)
+            else {
+                panic!("{query} did not parse as a field");
+            };
+            assert_eq!(back.without_spans(), lit, "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_text_escapes_quotes_backslashes_and_control_whitespace() {
+        let lit = Literal {
+            pieces: vec![text("say \"hi\"\\\t*\n")],
+            quoted: true,
+            span: Span::default(),
+        };
+        assert_eq!(lit.to_string(), r#""say \"hi\"\\\t*\n""#);
+    }
+
+    #[test]
+    fn without_spans_zeroes_every_span() {
+        let q = parse("a:(b or not c) and d < 4 and n:{ x } or \"y\"").expect("valid");
+        let bare = q.without_spans();
+        assert_ne!(q, bare);
+        assert_eq!(bare, bare.without_spans());
+        assert!(!format!("{bare:?}").contains("start: 1"));
+    }
+}

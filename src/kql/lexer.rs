@@ -359,3 +359,103 @@ fn hex4(digits: &str) -> Option<u16> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanner_at(src: &str, pos: usize) -> Scanner<'_> {
+        Scanner { src, pos }
+    }
+
+    #[test]
+    fn keyword_lookahead_matches_kibana_keyword_rule() {
+        // (text, offset, is a Keyword there)
+        let cases = [
+            ("a or b", 1, true),
+            ("a OR\tb", 1, true),
+            ("a and\u{a0}b", 1, true),
+            ("a or", 1, false),
+            ("a orb", 1, false),
+            ("a or b", 2, false),
+            ("not b", 0, true),
+            ("NoT\nb", 0, true),
+            ("knot b", 1, true),
+            ("not", 0, false),
+            ("nota", 0, false),
+            ("a  and b", 1, false),
+            ("a  and b", 2, true),
+        ];
+        for (text, at, want) in cases {
+            assert_eq!(scanner_at(text, 0).keyword_at(at), want, "{text:?} at {at}");
+        }
+    }
+
+    #[test]
+    fn operators_need_whitespace_on_both_sides() {
+        let s = scanner_at("a  or\n b", 1);
+        assert_eq!(s.binary_operator("or"), Some((Span::new(3, 5), 7)));
+        assert_eq!(s.binary_operator("and"), None);
+        assert_eq!(scanner_at("a or", 1).binary_operator("or"), None);
+        assert_eq!(scanner_at("aor b", 1).binary_operator("or"), None);
+        assert_eq!(scanner_at("not  x", 0).not_operator(), Some(5));
+        assert_eq!(scanner_at("not(x)", 0).not_operator(), None);
+    }
+
+    #[test]
+    fn range_operators_prefer_the_two_character_form() {
+        assert_eq!(
+            scanner_at("<=1", 0).range_operator(),
+            Some((RangeOp::Lte, 2))
+        );
+        assert_eq!(
+            scanner_at(">=1", 0).range_operator(),
+            Some((RangeOp::Gte, 2))
+        );
+        assert_eq!(scanner_at("<1", 0).range_operator(), Some((RangeOp::Lt, 1)));
+        assert_eq!(
+            scanner_at("> =", 0).range_operator(),
+            Some((RangeOp::Gt, 1))
+        );
+        assert_eq!(scanner_at("=", 0).range_operator(), None);
+    }
+
+    #[test]
+    fn unquoted_literal_stops_at_specials_and_keywords_and_is_trimmed() {
+        // (text, expected literal text, where the cursor stops)
+        let cases = [
+            ("abc", "abc", 3),
+            ("ab c)", "ab c", 4),
+            ("a b or c", "a b", 3),
+            ("a b  or c", "a b", 4),
+            ("a\u{2003}:", "a", 4),
+            ("x not y", "x", 2),
+            ("ab\"c", "ab", 2),
+        ];
+        for (text, want, stop) in cases {
+            let mut s = scanner_at(text, 0);
+            let lit = s.literal().expect("no error").expect("a literal");
+            assert_eq!(lit.text(), want, "{text:?}");
+            assert_eq!(s.pos, stop, "{text:?}");
+        }
+        assert_eq!(scanner_at(")", 0).literal(), Ok(None));
+        assert_eq!(scanner_at("not x", 0).literal(), Ok(None));
+    }
+
+    #[test]
+    fn js_trim_whitespace_differs_from_rust_whitespace() {
+        assert!(is_js_whitespace('\u{feff}') && !'\u{feff}'.is_whitespace());
+        assert!(!is_js_whitespace('\u{85}') && '\u{85}'.is_whitespace());
+        assert!(is_js_whitespace('\u{3000}') && is_js_whitespace('\u{b}'));
+        assert!(!is_space('\u{2003}') && is_js_whitespace('\u{2003}'));
+    }
+
+    #[test]
+    fn unicode_escapes_need_four_hex_digits() {
+        assert_eq!(hex4("00e9"), Some(0xe9));
+        assert_eq!(hex4("00E9"), Some(0xe9));
+        assert_eq!(hex4("00g9"), None);
+        assert_eq!(hex4("+0e9"), None);
+        assert_eq!(hex4("0e9"), None);
+    }
+}

@@ -322,6 +322,11 @@ impl Parser<'_> {
         if found == "'not'" {
             // `message:cannot be` fails in Kibana too: `not ` ends an unquoted value anywhere.
             error.with_hint("'not' followed by a space is an operator even inside a word; quote the value or write '\\u006eot'")
+        } else if found == "':'" {
+            error.with_hint(
+                "an unquoted value runs over spaces up to ' and ' or ' or '; \
+                 join clauses with 'and'/'or', or quote values that hold ':'",
+            )
         } else if found == "'{'" {
             error.with_hint("'{' starts a nested query and must follow 'field:'")
         } else {
@@ -438,7 +443,19 @@ mod tests {
     fn parses_to(cases: &[(&str, &str)]) {
         for (query, want) in cases {
             match parse_query(query) {
-                Ok(q) => assert_eq!(sexp(&q), *want, "query {query:?}"),
+                Ok(q) => {
+                    assert_eq!(sexp(&q), *want, "query {query:?}");
+                    // Every accepted test query also round-trips through the printer.
+                    let printed = q.to_string();
+                    match parse_query(&printed) {
+                        Ok(again) => assert_eq!(
+                            again.without_spans(),
+                            q.without_spans(),
+                            "query {query:?} printed as {printed:?}"
+                        ),
+                        Err(e) => panic!("{query:?} printed as {printed:?}: {e}"),
+                    }
+                }
                 Err(e) => panic!("query {query:?} failed: {}", e.render(query)),
             }
         }
