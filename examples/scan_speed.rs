@@ -7,20 +7,51 @@ fn main() {
     println!("mean size {}", bytes / events.len());
     for _ in 0..2 {
         let t = Instant::now();
-        for e in &events { let _: serde::de::IgnoredAny = serde_json::from_slice(e).unwrap(); }
+        for e in &events {
+            let _: serde::de::IgnoredAny = serde_json::from_slice(e).unwrap();
+        }
         let d = t.elapsed().as_secs_f64();
-        println!("ignored_any {:.0} ev/s {:.0} MB/s", events.len() as f64 / d, bytes as f64 / d / 1e6);
+        println!(
+            "ignored_any {:.0} ev/s {:.0} MB/s",
+            events.len() as f64 / d,
+            bytes as f64 / d / 1e6
+        );
         let t = Instant::now();
-        for e in &events { let _: serde_json::Value = serde_json::from_slice(e).unwrap(); }
+        for e in &events {
+            let _: serde_json::Value = serde_json::from_slice(e).unwrap();
+        }
         let d = t.elapsed().as_secs_f64();
         println!("value {:.0} ev/s", events.len() as f64 / d);
         let mut plan = rulestream::event::FieldPlan::new();
-        for f in ["event.action","data_stream.dataset","okta.actor.id","okta.security_context.is_proxy","okta.debug_context.debug_data.dt_hash","okta.event_type","user.name","okta.target.id","source.ip","okta.outcome.reason","data_stream.type","data_stream.namespace","event.id"] { plan.field(f); }
+        for f in [
+            "event.action",
+            "data_stream.dataset",
+            "okta.actor.id",
+            "okta.security_context.is_proxy",
+            "okta.debug_context.debug_data.dt_hash",
+            "okta.event_type",
+            "user.name",
+            "okta.target.id",
+            "source.ip",
+            "okta.outcome.reason",
+            "data_stream.type",
+            "data_stream.namespace",
+            "event.id",
+        ] {
+            plan.field(f);
+        }
         let mut ex = rulestream::event::Extracted::new();
         let t = Instant::now();
         let mut n = 0;
-        for e in &events { let v = rulestream::event::extract(&plan, e, &mut ex).unwrap(); n += v.values(0).len(); }
+        for e in &events {
+            let v = rulestream::event::extract(&plan, e, &mut ex).unwrap();
+            n += v.values(0).len();
+        }
         let d = t.elapsed().as_secs_f64();
-        println!("extract {:.0} ev/s {:.0} MB/s ({n})", events.len() as f64 / d, bytes as f64 / d / 1e6);
+        println!(
+            "extract {:.0} ev/s {:.0} MB/s ({n})",
+            events.len() as f64 / d,
+            bytes as f64 / d / 1e6
+        );
     }
 }

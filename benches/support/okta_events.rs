@@ -18,25 +18,40 @@ const ALERTING_ACTIONS: &[&str] = &[
 ];
 
 pub fn shared_data(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(path)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(path)
 }
 
 /// `n` events as compact JSON lines (no newline).
 pub fn okta_events(n: usize) -> Vec<Vec<u8>> {
-    let path = shared_data("okta-integration/test-okta-system-yes-flattened-events.log-expected.json");
+    let path =
+        shared_data("okta-integration/test-okta-system-yes-flattened-events.log-expected.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("benchmark data {} is missing: {e}", path.display()));
     let fixture: Value = serde_json::from_str(&text).expect("fixture is JSON");
-    let docs = fixture["expected"].as_array().expect("fixture has `expected`").clone();
+    let docs = fixture["expected"]
+        .as_array()
+        .expect("fixture has `expected`")
+        .clone();
     (0..n)
         .map(|i| {
             let mut doc = docs[i % docs.len()].clone();
             let id = format!("{:08x}-4a7c-11f0-9e3d-{:012x}", i as u32, i as u64 * 7919);
             let second = i % 86_400;
-            let ts = format!("2025-06-03T{:02}:{:02}:{:02}.{:03}Z", second / 3600, second / 60 % 60, second % 60, i % 1000);
+            let ts = format!(
+                "2025-06-03T{:02}:{:02}:{:02}.{:03}Z",
+                second / 3600,
+                second / 60 % 60,
+                second % 60,
+                i % 1000
+            );
             doc["@timestamp"] = json!(ts);
-            doc["data_stream"] = json!({"type": "logs", "dataset": "okta.system", "namespace": "default"});
-            let event = doc["event"].as_object_mut().expect("fixture events have `event`");
+            doc["data_stream"] =
+                json!({"type": "logs", "dataset": "okta.system", "namespace": "default"});
+            let event = doc["event"]
+                .as_object_mut()
+                .expect("fixture events have `event`");
             event.insert("id".into(), json!(id));
             event.insert("dataset".into(), json!("okta.system"));
             event.insert("module".into(), json!("okta"));

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use super::dates;
 use super::predicate::{
-    cidr_range, ip_to_u128, DynamicTest, Interval, KeywordTest, Test, TextTest,
+    cidr_range, ip_to_u128, DynamicTest, Indexable, Interval, KeywordTest, Test, TextTest,
 };
 use super::text;
 use super::wildcard::Wildcard;
@@ -289,11 +289,14 @@ fn build_test(ft: FieldType, clause: &Clause<'_>) -> Result<Test, String> {
     }
     if let Clause::Value(l) = clause {
         if l.is_match_all() {
-            let ignore_above = match ft {
-                FieldType::Keyword { ignore_above } => ignore_above,
-                _ => None,
-            };
-            return Ok(Test::Exists { ignore_above });
+            return Ok(Test::Exists(match ft {
+                FieldType::Keyword { ignore_above } => Indexable::Keyword { ignore_above },
+                FieldType::Long | FieldType::Double => Indexable::Number,
+                FieldType::Boolean => Indexable::Boolean,
+                FieldType::Date => Indexable::Date,
+                FieldType::Ip => Indexable::Ip,
+                _ => Indexable::Any,
+            }));
         }
     }
     let wildcard = !lit.quoted && lit.has_wildcard();
@@ -526,7 +529,7 @@ fn wildcard_of(lit: &Literal, lowercase: bool) -> Wildcard {
 /// A value a `constant_keyword` field has through the data stream name.
 fn constant_matches(test: &Test, value: &str) -> bool {
     match test {
-        Test::Exists { .. } => true,
+        Test::Exists(_) => true,
         Test::Keyword { test, .. } => test.matches(value),
         _ => false,
     }

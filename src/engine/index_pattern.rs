@@ -21,7 +21,12 @@ impl IndexPatterns {
     pub fn new(patterns: &[String]) -> Self {
         let mut include = Vec::new();
         let mut exclude = Vec::new();
-        for pattern in patterns.iter().flat_map(|p| p.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        for pattern in patterns
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             // `cluster:pattern` names another cluster's indices: never a local event.
             if pattern.contains(':') {
                 continue;
@@ -31,7 +36,11 @@ impl IndexPatterns {
                 None => include.push(compile(pattern)),
             }
         }
-        IndexPatterns { include, exclude, unrestricted: patterns.is_empty() }
+        IndexPatterns {
+            include,
+            exclude,
+            unrestricted: patterns.is_empty(),
+        }
     }
 
     /// Whether an event in `index` (None: unknown) is read by the rule.
@@ -40,7 +49,8 @@ impl IndexPatterns {
             return true;
         }
         let Some(index) = index else { return false };
-        self.include.iter().any(|p| p.matches(index)) && !self.exclude.iter().any(|p| p.matches(index))
+        self.include.iter().any(|p| p.matches(index))
+            && !self.exclude.iter().any(|p| p.matches(index))
     }
 }
 
@@ -68,7 +78,10 @@ mod tests {
         let excluding = IndexPatterns::new(&["logs-*,-logs-okta.system-test".into()]);
         assert!(excluding.admits(Some("logs-okta.system-default")));
         assert!(!excluding.admits(Some("logs-okta.system-test")));
-        assert!(IndexPatterns::new(&[]).admits(None), "no patterns: every event");
+        assert!(
+            IndexPatterns::new(&[]).admits(None),
+            "no patterns: every event"
+        );
         assert!(!IndexPatterns::new(&["remote:logs-*".into()]).admits(Some("logs-x")));
     }
 }

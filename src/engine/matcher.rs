@@ -66,7 +66,12 @@ impl QuerySet {
                 None => unanchored.push(i),
             }
         }
-        QuerySet { plan, exprs, anchors, unanchored }
+        QuerySet {
+            plan,
+            exprs,
+            anchors,
+            unanchored,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -94,7 +99,12 @@ impl QuerySet {
         mut admit: impl FnMut(usize, &EventView<'_>) -> bool,
         mut on_match: impl FnMut(usize, &EventView<'_>),
     ) -> Result<bool, EventError> {
-        let Scratch { extracted, candidates, seen, generation } = scratch;
+        let Scratch {
+            extracted,
+            candidates,
+            seen,
+            generation,
+        } = scratch;
         let view = extract(&self.plan, raw, extracted)?;
         if !gate(&view) {
             return Ok(false);
@@ -124,7 +134,10 @@ impl QuerySet {
             return Ok(true);
         }
         candidates.sort_unstable();
-        let ctx = EvalContext { view: &view, data_stream };
+        let ctx = EvalContext {
+            view: &view,
+            data_stream,
+        };
         for &i in candidates.iter() {
             let i = i as usize;
             if admit(i, &view) && self.exprs[i].eval(&ctx) {
@@ -143,9 +156,15 @@ impl QuerySet {
 /// A slot and literal set such that any match needs one of the literals among the slot's values.
 fn anchor(expr: &Expr, preferred: Option<SlotId>) -> Option<(SlotId, Vec<Box<str>>)> {
     match expr {
-        Expr::Field { slot, test: Test::Keyword { test: KeywordTest::Eq(v), .. }, constant: None } => {
-            Some((*slot, vec![v.clone()]))
-        }
+        Expr::Field {
+            slot,
+            test:
+                Test::Keyword {
+                    test: KeywordTest::Eq(v),
+                    ..
+                },
+            constant: None,
+        } => Some((*slot, vec![v.clone()])),
         Expr::Or(items) => {
             let mut slot = None;
             let mut values = Vec::new();

@@ -55,3 +55,40 @@ impl EventError {
         }
     }
 }
+
+/// A KQL query that cannot run: a syntax error or a compile (type) error, with its position.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Parse(crate::kql::KqlError),
+    #[error("{0}")]
+    Compile(compile::CompileError),
+}
+
+impl QueryError {
+    pub fn span(&self) -> crate::diag::Span {
+        match self {
+            QueryError::Parse(e) => e.span(),
+            QueryError::Compile(e) => e.span,
+        }
+    }
+
+    /// Valid KQL that rulestream does not evaluate yet (as opposed to a broken query).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, QueryError::Compile(e) if e.unsupported)
+    }
+
+    /// The message with the query line and a caret under the problem.
+    pub fn render(&self, query: &str) -> String {
+        crate::diag::render_caret(query, self.span(), &self.to_string())
+    }
+}
+
+/// Parses and compiles one KQL query into `plan`.
+pub fn compile_kql(
+    query: &str,
+    plan: &mut crate::event::FieldPlan,
+) -> Result<compile::Expr, QueryError> {
+    let ast = crate::kql::parse(query).map_err(QueryError::Parse)?;
+    compile::compile(&ast, plan).map_err(QueryError::Compile)
+}

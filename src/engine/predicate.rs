@@ -67,10 +67,8 @@ pub enum TextTest {
 /// What a clause tests on each value of a field.
 #[derive(Debug, Clone)]
 pub enum Test {
-    /// `field:*`: the field has at least one indexable value.
-    Exists {
-        ignore_above: Option<usize>,
-    },
+    /// `field:*`: the field has at least one value Elasticsearch would index for its type.
+    Exists(Indexable),
     Keyword {
         test: KeywordTest,
         ignore_above: Option<usize>,
@@ -92,6 +90,33 @@ pub enum Test {
     Never,
 }
 
+/// Which values a field of some type keeps (what `field:*` sees).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexable {
+    Keyword {
+        ignore_above: Option<usize>,
+    },
+    Number,
+    Boolean,
+    Date,
+    Ip,
+    /// Every scalar (text, flattened, dynamic fields).
+    Any,
+}
+
+impl Indexable {
+    fn accepts(self, view: &EventView<'_>, v: &RawValue) -> bool {
+        match self {
+            Indexable::Keyword { ignore_above } => keyword_text(view, v, ignore_above).is_some(),
+            Indexable::Number => number_value(view, v, false).is_some(),
+            Indexable::Boolean => bool_value(view, v).is_some(),
+            Indexable::Date => date_value(view, v).is_some(),
+            Indexable::Ip => ip_value(view, v).is_some(),
+            Indexable::Any => v.kind != Kind::Object,
+        }
+    }
+}
+
 /// The variants of one clause for every type an unmapped value may have.
 #[derive(Debug, Clone)]
 pub struct DynamicTest {
@@ -110,9 +135,7 @@ impl Test {
 
     fn value(&self, view: &EventView<'_>, v: &RawValue) -> bool {
         match self {
-            Test::Exists { ignore_above } => {
-                v.kind == Kind::Object || keyword_text(view, v, *ignore_above).is_some()
-            }
+            Test::Exists(indexable) => v.kind == Kind::Object || indexable.accepts(view, v),
             Test::Keyword { test, ignore_above } => {
                 keyword_text(view, v, *ignore_above).is_some_and(|t| test.matches(t))
             }
