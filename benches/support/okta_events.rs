@@ -69,3 +69,8 @@ pub fn okta_events(n: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Engine settings for benchmarks: defaults, ECS input (the events are already ECS).
+pub fn bench_settings() -> rulestream::engine::ruleset::EngineSettings {
+    rulestream::engine::ruleset::EngineSettings::default()
+}

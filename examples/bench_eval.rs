@@ -1,0 +1,76 @@
+//! The engine benchmark behind `scripts/bench.sh`: on the same realistic Okta ECS events
+//! (~3.4 KB, ~1% alerting), single-threaded, in one run, it measures
+//!   (1) parsing every event into `serde_json::Value` (a DOM parse),
+//!   (2) the floor: scanning every event with serde's `IgnoredAny`,
+//!   (3) `rulestream eval`'s work: reading + evaluating all Okta query rules + building alerts,
+//! and prints events/s, MB/s and the ratios (3)/(1) and (3)/(2). Several rounds are run and the
+//! best of each is kept, since this machine is shared and noisy.
+//!
+//! Usage: cargo run --release --example bench_eval -- [EVENTS] [ROUNDS]
+
+#[path = "../benches/support/okta_events.rs"]
+mod okta_events;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rulestream::engine::ruleset::{Engine, RuleOutcome};
+use rulestream::engine::EventOrigin;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let events = okta_events::okta_events(count);
+    let bytes: usize = events.iter().map(Vec::len).sum();
+
+    let report = rulestream::rules::load_dirs(&[okta_events::shared_data("detection-rules-okta")]);
+    let (engine, statuses) = Engine::new(report.rules, okta_events::bench_settings());
+    let running = statuses.iter().filter(|s| s.outcome == RuleOutcome::Ok).count();
+    let engine = Arc::new(engine);
+    let mut evaluator = engine.evaluator();
+    let origin = EventOrigin::default();
+
+    let mut alerts = 0usize;
+    let mut best = [Duration::MAX; 3];
+    for _ in 0..rounds {
+        let t = Instant::now();
+        for e in &events {
+            let v: serde_json::Value = serde_json::from_slice(e).expect("benchmark events are JSON");
+            std::hint::black_box(v);
+        }
+        best[0] = best[0].min(t.elapsed());
+
+        let t = Instant::now();
+        for e in &events {
+            let v: serde::de::IgnoredAny = serde_json::from_slice(e).expect("benchmark events are JSON");
+            std::hint::black_box(v);
+        }
+        best[1] = best[1].min(t.elapsed());
+
+        let t = Instant::now();
+        let mut out = Vec::new();
+        alerts = 0;
+        for e in &events {
+            out.clear();
+            evaluator.evaluate(e, &origin, &mut out).expect("benchmark events are valid");
+            alerts += out.len();
+            std::hint::black_box(&out);
+        }
+        best[2] = best[2].min(t.elapsed());
+    }
+
+    println!(
+        "{count} events, {:.0} bytes mean, {running} query rules running, {alerts} alerts ({:.2}% of events), best of {rounds} rounds",
+        bytes as f64 / count as f64,
+        alerts as f64 * 100.0 / count as f64
+    );
+    let names = ["(1) serde_json::Value parse", "(2) serde IgnoredAny scan", "(3) rulestream eval"];
+    for (name, d) in names.iter().zip(best) {
+        let s = d.as_secs_f64();
+        println!("{name:<30} {:>10.0} events/s {:>8.1} MB/s", count as f64 / s, bytes as f64 / s / 1e6);
+    }
+    let rate = |d: Duration| count as f64 / d.as_secs_f64();
+    println!("ratio (3)/(1) = {:.2}", rate(best[2]) / rate(best[0]));
+    println!("ratio (3)/(2) = {:.2}   (target >= 0.50)", rate(best[2]) / rate(best[1]));
+}
