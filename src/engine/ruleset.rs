@@ -18,7 +18,7 @@ use super::{AlertOut, EventError, EventOrigin};
 use crate::alert::{ancestor_for, AlertContext, RuleTemplate};
 use crate::event::{EventView, FieldPlan, SlotId};
 use crate::kql;
-use crate::okta::{self, InputFormat, InputKind, NormalizeOptions};
+use crate::okta::{self, InputFormat, NormalizeOptions};
 use crate::rules::{Language, Rule, RuleType};
 
 /// How the engine treats input and writes alerts.
@@ -27,8 +27,18 @@ pub struct EngineSettings {
     pub alert: AlertContext,
     /// `auto` normalizes raw Okta events and passes ECS documents through.
     pub input_format: InputFormat,
-    /// Options for normalizing raw Okta events (enrichment, namespace).
-    pub normalize: okta::NormalizeSettings,
+    /// Options for normalizing raw Okta events (enrichment, namespace); `now` is set per event.
+    pub normalize: NormalizeOptions,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            alert: AlertContext::default(),
+            input_format: InputFormat::Auto,
+            normalize: NormalizeOptions::new(Utc::now()),
+        }
+    }
 }
 
 /// What became of one loaded rule.
@@ -96,6 +106,18 @@ impl Engine {
         (Engine { queries, rules: compiled, data_stream, raw_okta_markers, settings }, statuses)
     }
 
+    /// An engine for one bare KQL query (no rule, no index patterns), for `rulestream filter`:
+    /// the same reading, normalization and semantics as rules get.
+    pub fn for_query(query: &str, settings: EngineSettings) -> Result<Engine, super::QueryError> {
+        let mut plan = FieldPlan::new();
+        let data_stream =
+            ["data_stream.type", "data_stream.dataset", "data_stream.namespace"].map(|f| plan.field(f));
+        let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
+        let expr = super::compile_kql(query, &mut plan)?;
+        let queries = QuerySet::new(plan, vec![expr], None);
+        Ok(Engine { queries, rules: Vec::new(), data_stream, raw_okta_markers, settings })
+    }
+
     /// Number of rules that run.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
@@ -112,7 +134,13 @@ impl Engine {
 
     /// A per-worker evaluator with its own buffers.
     pub fn evaluator(self: &Arc<Self>) -> Evaluator {
-        Evaluator { engine: Arc::clone(self), scratch: Scratch::new(), matched: Vec::new(), normalized: Vec::new() }
+        Evaluator {
+            engine: Arc::clone(self),
+            scratch: Scratch::new(),
+            matched: Vec::new(),
+            normalized: Vec::new(),
+            normalize: self.settings.normalize.clone(),
+        }
     }
 }
 
@@ -149,9 +177,17 @@ pub struct Evaluator {
     scratch: Scratch,
     matched: Vec<usize>,
     normalized: Vec<u8>,
+    /// This worker's copy of the normalization options (only `now` changes per event).
+    normalize: NormalizeOptions,
 }
 
 impl Evaluator {
+    /// Whether the event matches any query (for `filter`); nothing is built.
+    pub fn matches(&mut self, raw: &[u8], origin: &EventOrigin<'_>) -> Result<bool, EventError> {
+        self.read(raw, origin, Utc::now(), None)?;
+        Ok(!self.matched.is_empty())
+    }
+
     /// Evaluates one event and appends an alert per matching rule to `out`.
     pub fn evaluate(&mut self, raw: &[u8], origin: &EventOrigin<'_>, out: &mut Vec<AlertOut>) -> Result<(), EventError> {
         self.evaluate_at(raw, origin, Utc::now(), out)
@@ -166,12 +202,24 @@ impl Evaluator {
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
+        self.read(raw, origin, now, Some(out))
+    }
+
+    /// Reads (normalizing raw Okta input first), matches, and builds alerts into `out` if given.
+    fn read(
+        &mut self,
+        raw: &[u8],
+        origin: &EventOrigin<'_>,
+        now: DateTime<Utc>,
+        out: Option<&mut Vec<AlertOut>>,
+    ) -> Result<(), EventError> {
         let format = self.engine.settings.input_format;
         match self.run(raw, origin, now, format != InputFormat::Okta, out)? {
-            Reading::Done => Ok(()),
-            Reading::RawOkta => {
+            Reading::Done(()) => Ok(()),
+            Reading::RawOkta(out) => {
                 let mut buf = std::mem::take(&mut self.normalized);
-                let result = normalize_into(raw, &self.engine.settings, now, &mut buf)
+                self.normalize.now = now;
+                let result = normalize_into(raw, &self.normalize, &mut buf)
                     .and_then(|()| self.run(&buf, origin, now, true, out).map(|_| ()));
                 self.normalized = buf;
                 result
@@ -181,14 +229,14 @@ impl Evaluator {
 
     /// One pass over `input`. With `as_ecs` false, or when the event turns out to be raw Okta
     /// under `auto`, stops after reading and asks for normalization instead.
-    fn run(
+    fn run<'o>(
         &mut self,
         input: &[u8],
         origin: &EventOrigin<'_>,
         now: DateTime<Utc>,
         as_ecs: bool,
-        out: &mut Vec<AlertOut>,
-    ) -> Result<Reading, EventError> {
+        out: Option<&'o mut Vec<AlertOut>>,
+    ) -> Result<Reading<'o>, EventError> {
         let engine = &*self.engine;
         let auto = engine.settings.input_format == InputFormat::Auto;
         let matched = &mut self.matched;
@@ -200,24 +248,27 @@ impl Evaluator {
             &mut self.scratch,
             |view| as_ecs && !(auto && engine.is_raw_okta(view)),
             |i, view| {
+                let Some(rule) = engine.rules.get(i) else { return true };
                 let index = index.get_or_insert_with(|| engine.event_index(view, origin.default_index));
-                engine.rules[i].indices.admits(index.as_deref())
+                rule.indices.admits(index.as_deref())
             },
             |i, _| matched.push(i),
         )?;
         if !proceed {
-            return Ok(Reading::RawOkta);
+            return Ok(Reading::RawOkta(out));
         }
-        if !matched.is_empty() {
+        if let (false, Some(out)) = (matched.is_empty(), out) {
             engine.build_alerts(input, origin, matched, now, out)?;
         }
-        Ok(Reading::Done)
+        Ok(Reading::Done(()))
     }
 }
 
-enum Reading {
-    Done,
-    RawOkta,
+/// The outcome of one reading pass: done, or the event is raw Okta and must be normalized
+/// first (the output buffer is handed back for the second pass).
+enum Reading<'o> {
+    Done(()),
+    RawOkta(Option<&'o mut Vec<AlertOut>>),
 }
 
 impl Engine {
@@ -262,14 +313,11 @@ impl Engine {
     }
 }
 
-/// Normalizes a raw Okta event into `buf` as ECS JSON.
-fn normalize_into(raw: &[u8], settings: &EngineSettings, now: DateTime<Utc>, buf: &mut Vec<u8>) -> Result<(), EventError> {
-    let doc: Map<String, Value> = match serde_json::from_slice(raw) {
-        Ok(doc) => doc,
-        Err(e) if e.is_data() => return Err(EventError::NotObject),
-        Err(e) => return Err(EventError::NotJson(e.to_string())),
-    };
-    let normalized = okta::normalize(doc, &settings.normalize.options(now));
+/// Normalizes a raw Okta event (already validated by the reader) into `buf` as ECS JSON. The
+/// input text becomes `event.original` verbatim when the options keep it.
+fn normalize_into(raw: &[u8], options: &NormalizeOptions, buf: &mut Vec<u8>) -> Result<(), EventError> {
+    let text = std::str::from_utf8(raw).map_err(|e| EventError::NotUtf8(e.valid_up_to()))?;
+    let normalized = okta::normalize_text(text, options);
     buf.clear();
     serde_json::to_writer(&mut *buf, &normalized).map_err(|e| EventError::NotJson(e.to_string()))
 }

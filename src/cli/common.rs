@@ -49,3 +49,46 @@ pub struct AlertArgs {
     #[arg(long, value_name = "URL")]
     pub kibana_url: Option<String>,
 }
+
+impl EventArgs {
+    /// Normalization options from the enrichment flags (fails on unreadable data files).
+    pub fn normalize_options(&self) -> Result<crate::okta::NormalizeOptions, String> {
+        let mut options = crate::okta::NormalizeOptions::new(chrono::Utc::now());
+        let config = crate::okta::EnrichmentConfig {
+            geoip_city: self.geoip_city.clone(),
+            geoip_asn: self.geoip_asn.clone(),
+            ua_regexes: self.ua_regexes.clone(),
+        };
+        let enrichment = crate::okta::Enrichment::load(&config).map_err(|e| e.to_string())?;
+        tracing::info!("{}", enrichment.describe());
+        options.enrichment = Some(std::sync::Arc::new(enrichment));
+        Ok(options)
+    }
+}
+
+impl AlertArgs {
+    pub fn context(&self) -> AlertContext {
+        AlertContext {
+            space_id: self.space.clone(),
+            kibana_version: self.kibana_version.clone(),
+            public_base_url: self.kibana_url.clone(),
+            ..AlertContext::default()
+        }
+    }
+}
+
+/// Engine settings from the command's flags.
+pub fn engine_settings(events: &EventArgs, alerts: &AlertArgs) -> Result<EngineSettings, String> {
+    Ok(EngineSettings {
+        alert: alerts.context(),
+        input_format: events.input_format,
+        normalize: events.normalize_options()?,
+    })
+}
+
+impl AlertArgs {
+    /// The defaults, for commands that build no alerts.
+    pub fn defaults() -> Self {
+        AlertArgs { space: "default".into(), kibana_version: "8.19.0".into(), kibana_url: None }
+    }
+}
