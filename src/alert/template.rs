@@ -1,0 +1,343 @@
+//! [`RuleTemplate`]: everything about an alert that depends only on the rule, computed once per
+//! rule, and the per-event assembly of a query-rule alert from it (alert-schema §1–2).
+//!
+//! Design: the template holds the constant top-level fields (`kibana.alert.rule.*`, parameters,
+//! status fields) as a ready JSON map; building an alert is a source copy, three mapping lookups,
+//! the reason, one SHA-256 and a map extend — no per-event work on the rule.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::rules::{RiskScoreMapping, Rule, Severity, SeverityMapping};
+
+use super::ancestor::Ancestor;
+use super::ecs::copy_source;
+use super::fields::{get_path, has_root};
+use super::id::query_alert_id;
+use super::mapping::{risk_score_for, rule_name_for, score_json, severity_for};
+use super::params::{
+    ecs_rule_mirror, ecs_threat_mirror, parameters_json, threat_json, type_id_and_category,
+};
+use super::reason::build_reason;
+use super::time::{format_ms, parse_json_date};
+use super::{Alert, AlertContext};
+
+/// The rule-dependent, event-independent part of every alert of one rule.
+#[derive(Debug, Clone)]
+pub struct RuleTemplate {
+    rule_uuid: String,
+    space_id: String,
+    name: String,
+    severity: Severity,
+    risk_score: f64,
+    severity_mapping: Vec<SeverityMapping>,
+    risk_score_mapping: Vec<RiskScoreMapping>,
+    rule_name_override: Option<String>,
+    timestamp_override: Option<String>,
+    /// `<public_base_url>[/s/<space>]` when a public URL is configured.
+    url_base: Option<String>,
+    /// Constant top-level fields, inserted into every alert.
+    fixed: Map<String, Value>,
+    /// ECS `rule` mirror without `name`; `None` when the mirror is off.
+    ecs_rule: Option<Map<String, Value>>,
+    /// ECS `threat` mirror; `None` when off or the rule has no threat mapping.
+    ecs_threat: Option<Value>,
+}
+
+/// Per-event values an alert builder for any rule type supplies to [`RuleTemplate::assemble`].
+#[derive(Debug, Clone)]
+pub struct AlertParts {
+    /// `kibana.alert.uuid` / `_id`.
+    pub id: String,
+    /// `kibana.alert.ancestors`.
+    pub ancestors: Vec<Value>,
+    /// `kibana.alert.depth`.
+    pub depth: u32,
+    /// `kibana.alert.original_time`, when known.
+    pub original_time: Option<DateTime<Utc>>,
+    /// Final severity, risk score and rule name (after overrides).
+    pub severity: Severity,
+    pub risk_score: f64,
+    pub rule_name: String,
+    pub reason: String,
+}
+
+impl RuleTemplate {
+    /// Precomputes the template of `rule` under `ctx` (rule uuid from `ctx.rule_uuids` when
+    /// mapped, else [`Rule::uuid`]).
+    pub fn new(rule: &Rule, ctx: &AlertContext) -> RuleTemplate {
+        let rule_uuid = ctx
+            .rule_uuids
+            .get(&rule.rule_id)
+            .cloned()
+            .unwrap_or_else(|| rule.uuid());
+        let (rule_type_id, category) = type_id_and_category(&rule.rule_type);
+        let created_at = date_or_mtime(rule.metadata.creation_date.as_deref(), rule);
+        let updated_at = date_or_mtime(rule.metadata.updated_date.as_deref(), rule);
+
+        let mut f = Map::new();
+        let mut put = |k: &str, v: Value| {
+            f.insert(k.to_string(), v);
+        };
+        put("kibana.space_ids", json!([ctx.space_id]));
+        put("kibana.version", ctx.kibana_version.clone().into());
+        put("kibana.alert.status", "active".into());
+        put("kibana.alert.workflow_status", "open".into());
+        put("kibana.alert.workflow_tags", json!([]));
+        put("kibana.alert.workflow_assignee_ids", json!([]));
+        if let Some(bb) = &rule.building_block_type {
+            put("kibana.alert.building_block_type", bb.clone().into());
+            put("kibana.alert.rule.building_block_type", bb.clone().into());
+        }
+        put("kibana.alert.rule.rule_id", rule.rule_id.clone().into());
+        put("kibana.alert.rule.uuid", rule_uuid.clone().into());
+        put("kibana.alert.rule.type", rule.rule_type.as_str().into());
+        put("kibana.alert.rule.rule_type_id", rule_type_id.into());
+        put("kibana.alert.rule.category", category.into());
+        put("kibana.alert.rule.consumer", "siem".into());
+        put("kibana.alert.rule.producer", "siem".into());
+        put(
+            "kibana.alert.rule.description",
+            rule.description.clone().into(),
+        );
+        put("kibana.alert.rule.severity", rule.severity.as_str().into());
+        put("kibana.alert.rule.risk_score", rule.risk_score.into());
+        let params = parameters_json(rule);
+        put(
+            "kibana.alert.rule.severity_mapping",
+            params["severity_mapping"].clone(),
+        );
+        put(
+            "kibana.alert.rule.risk_score_mapping",
+            params["risk_score_mapping"].clone(),
+        );
+        put("kibana.alert.rule.tags", json!(rule.tags));
+        put("kibana.alert.rule.threat", threat_json(&rule.threat));
+        put("kibana.alert.rule.references", json!(rule.references));
+        put("kibana.alert.rule.author", json!(rule.author));
+        if let Some(l) = &rule.license {
+            put("kibana.alert.rule.license", l.clone().into());
+        }
+        put("kibana.alert.rule.version", rule.version.into());
+        put("kibana.alert.rule.revision", 0.into());
+        put("kibana.alert.rule.from", rule.from.clone().into());
+        put("kibana.alert.rule.to", rule.to.clone().into());
+        put("kibana.alert.rule.interval", rule.interval.clone().into());
+        if let Some(ts) = &rule.timestamp_override {
+            put("kibana.alert.rule.timestamp_override", ts.clone().into());
+        }
+        put("kibana.alert.rule.indices", json!(rule.index));
+        put("kibana.alert.rule.max_signals", rule.max_signals.into());
+        put(
+            "kibana.alert.rule.false_positives",
+            json!(rule.false_positives),
+        );
+        put(
+            "kibana.alert.rule.exceptions_list",
+            params["exceptions_list"].clone(),
+        );
+        put("kibana.alert.rule.immutable", rule.is_elastic().into());
+        put("kibana.alert.rule.enabled", true.into());
+        put("kibana.alert.rule.actions", json!([]));
+        if let Some(n) = &rule.note {
+            put("kibana.alert.rule.note", n.clone().into());
+        }
+        if let Some(o) = &rule.rule_name_override {
+            put("kibana.alert.rule.rule_name_override", o.clone().into());
+        }
+        for key in ["timeline_id", "timeline_title", "namespace"] {
+            if let Some(toml::Value::String(s)) = rule.raw.get(key) {
+                put(&format!("kibana.alert.rule.{key}"), s.clone().into());
+            }
+        }
+        if let Some(Value::Object(meta)) = params.get("meta") {
+            let mut flat = Vec::new();
+            flatten("kibana.alert.rule.meta", meta, &mut flat);
+            for (k, v) in flat {
+                put(&k, v);
+            }
+        }
+        if let Some(c) = created_at {
+            put("kibana.alert.rule.created_at", c.into());
+        }
+        put(
+            "kibana.alert.rule.created_by",
+            ctx.created_by.clone().into(),
+        );
+        if let Some(u) = updated_at {
+            put("kibana.alert.rule.updated_at", u.into());
+        }
+        put(
+            "kibana.alert.rule.updated_by",
+            ctx.created_by.clone().into(),
+        );
+        put(
+            "kibana.alert.rule.execution.uuid",
+            ctx.run_id.clone().into(),
+        );
+        put("kibana.alert.rule.execution.type", "scheduled".into());
+        put("kibana.alert.rule.parameters", params);
+
+        let url_base = ctx.public_base_url.as_deref().map(|base| {
+            let base = base.trim_end_matches('/');
+            if ctx.space_id == "default" {
+                base.to_string()
+            } else {
+                format!("{base}/s/{}", ctx.space_id)
+            }
+        });
+        let (ecs_rule, ecs_threat) = if ctx.ecs_rule_mirror {
+            (
+                Some(ecs_rule_mirror(rule, &rule_uuid)),
+                ecs_threat_mirror(&rule.threat),
+            )
+        } else {
+            (None, None)
+        };
+        RuleTemplate {
+            rule_uuid,
+            space_id: ctx.space_id.clone(),
+            name: rule.name.clone(),
+            severity: rule.severity,
+            risk_score: f64::from(rule.risk_score),
+            severity_mapping: rule.severity_mapping.clone(),
+            risk_score_mapping: rule.risk_score_mapping.clone(),
+            rule_name_override: rule.rule_name_override.clone(),
+            timestamp_override: rule.timestamp_override.clone(),
+            url_base,
+            fixed: f,
+            ecs_rule,
+            ecs_threat,
+        }
+    }
+
+    /// `kibana.alert.rule.uuid` of this rule.
+    pub fn rule_uuid(&self) -> &str {
+        &self.rule_uuid
+    }
+
+    /// The alert of a query rule (also EQL single-event) for one matching `event`, built at `now`.
+    pub fn build(
+        &self,
+        event: &Map<String, Value>,
+        ancestor: &Ancestor,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        let severity = self.severity_for(event);
+        let risk_score = risk_score_for(event, self.risk_score, &self.risk_score_mapping);
+        let rule_name = rule_name_for(event, &self.name, self.rule_name_override.as_deref());
+        let reason = build_reason(event, severity.as_str(), rule_name);
+        let parts = AlertParts {
+            id: query_alert_id(
+                &ancestor.index,
+                &ancestor.id,
+                &self.space_id,
+                &self.rule_uuid,
+            ),
+            ancestors: vec![ancestor.to_event_entry()],
+            depth: 1,
+            original_time: self.original_time(event),
+            severity,
+            risk_score,
+            rule_name: rule_name.to_string(),
+            reason,
+        };
+        self.assemble(copy_source(event).doc, parts, now)
+    }
+
+    /// The severity after `severity_mapping` for `event`.
+    pub fn severity_for(&self, event: &Map<String, Value>) -> Severity {
+        severity_for(event, self.severity, &self.severity_mapping)
+    }
+
+    /// `kibana.alert.original_time`: the event's `@timestamp` (Kibana), else — a rulestream
+    /// addition — the `timestamp_override` field.
+    pub fn original_time(&self, event: &Map<String, Value>) -> Option<DateTime<Utc>> {
+        event
+            .get("@timestamp")
+            .and_then(parse_json_date)
+            .or_else(|| {
+                let field = self.timestamp_override.as_deref()?;
+                get_path(event, field).and_then(parse_json_date)
+            })
+    }
+
+    /// Overlays the alert fields on a cleaned source copy (`source`, from
+    /// [`super::copy_source`]); shared by every rule type's builder.
+    pub fn assemble(
+        &self,
+        mut source: Map<String, Value>,
+        p: AlertParts,
+        now: DateTime<Utc>,
+    ) -> Alert {
+        let now_s = format_ms(now);
+        let mirror_rule = self.ecs_rule.is_some() && !has_root(&source, "rule");
+        let mirror_threat = self.ecs_threat.is_some() && !has_root(&source, "threat");
+        source.extend(self.fixed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut put = |k: &str, v: Value| {
+            source.insert(k.to_string(), v);
+        };
+        put("@timestamp", now_s.clone().into());
+        put("event.kind", "signal".into());
+        put("kibana.alert.uuid", p.id.clone().into());
+        put("kibana.alert.severity", p.severity.as_str().into());
+        put("kibana.alert.risk_score", score_json(p.risk_score));
+        put("kibana.alert.reason", p.reason.into());
+        put("kibana.alert.depth", p.depth.into());
+        put("kibana.alert.ancestors", Value::Array(p.ancestors));
+        if let Some(t) = p.original_time {
+            put("kibana.alert.original_time", format_ms(t).into());
+        }
+        put("kibana.alert.start", now_s.clone().into());
+        put("kibana.alert.last_detected", now_s.clone().into());
+        put("kibana.alert.intended_timestamp", now_s.clone().into());
+        put(
+            "kibana.alert.rule.execution.timestamp",
+            now_s.clone().into(),
+        );
+        put("kibana.alert.rule.name", p.rule_name.clone().into());
+        if let Some(base) = &self.url_base {
+            let url = format!(
+                "{base}/app/security/alerts/redirect/{id}?index=.alerts-security.alerts-{space}\
+                 &timestamp={now_s}",
+                id = p.id,
+                space = self.space_id
+            );
+            put("kibana.alert.url", url.into());
+        }
+        if mirror_rule {
+            if let Some(rule) = &self.ecs_rule {
+                let mut rule = rule.clone();
+                rule.insert("name".into(), p.rule_name.into());
+                put("rule", Value::Object(rule));
+            }
+        }
+        if mirror_threat {
+            if let Some(threat) = &self.ecs_threat {
+                put("threat", threat.clone());
+            }
+        }
+        Alert {
+            id: p.id,
+            doc: Value::Object(source),
+        }
+    }
+}
+
+/// `YYYY/MM/DD` → `YYYY-MM-DDT00:00:00.000Z`; without a date, the file's modification time.
+fn date_or_mtime(date: Option<&str>, rule: &Rule) -> Option<String> {
+    if let Some(d) = date {
+        return Some(format!("{}T00:00:00.000Z", d.replace('/', "-")));
+    }
+    rule.modified.map(|m| format_ms(DateTime::<Utc>::from(m)))
+}
+
+fn flatten(prefix: &str, map: &Map<String, Value>, out: &mut Vec<(String, Value)>) {
+    for (k, v) in map {
+        let key = format!("{prefix}.{k}");
+        match v {
+            Value::Object(inner) => flatten(&key, inner, out),
+            other => out.push((key, other.clone())),
+        }
+    }
+}
