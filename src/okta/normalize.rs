@@ -174,9 +174,12 @@ fn steps(doc: &mut Map<String, Value>, opts: &NormalizeOptions) -> Result<(), Fa
     if let Some(e) = &opts.enrichment {
         e.apply(doc);
     }
-    // 22., 23.
+    // 22., 23. Deviation: after a debugData sub-pipeline failure Elasticsearch would still drop
+    // event.original (that handler adds no tag); we keep it so every pipeline_error document can
+    // be replayed (mapping doc §8 recommendation).
     let preserve = matches!(get(doc, "tags"), Some(Value::Array(t)) if t.contains(&json!("preserve_original_event")))
-        || get(doc, "tags") == Some(&json!("preserve_original_event"));
+        || get(doc, "tags") == Some(&json!("preserve_original_event"))
+        || get_str(doc, "event.kind") == Some("pipeline_error");
     if !preserve {
         remove(doc, "event.original");
     }
