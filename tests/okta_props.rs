@@ -192,7 +192,7 @@ fn check_contract(input: Map<String, Value>, o: &NormalizeOptions) -> Result<(),
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 400,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/okta_props.txt"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("testdata/okta/proptest-regressions.txt"))),
         ..ProptestConfig::default()
     })]
 
