@@ -26,7 +26,10 @@ fn main() {
 
     let report = rulestream::rules::load_dirs(&[okta_events::shared_data("detection-rules-okta")]);
     let (engine, statuses) = Engine::new(report.rules, okta_events::bench_settings());
-    let running = statuses.iter().filter(|s| s.outcome == RuleOutcome::Ok).count();
+    let running = statuses
+        .iter()
+        .filter(|s| s.outcome == RuleOutcome::Ok)
+        .count();
     let engine = Arc::new(engine);
     let mut evaluator = engine.evaluator();
     let origin = EventOrigin::default();
@@ -36,14 +39,16 @@ fn main() {
     for _ in 0..rounds {
         let t = Instant::now();
         for e in &events {
-            let v: serde_json::Value = serde_json::from_slice(e).expect("benchmark events are JSON");
+            let v: serde_json::Value =
+                serde_json::from_slice(e).expect("benchmark events are JSON");
             std::hint::black_box(v);
         }
         best[0] = best[0].min(t.elapsed());
 
         let t = Instant::now();
         for e in &events {
-            let v: serde::de::IgnoredAny = serde_json::from_slice(e).expect("benchmark events are JSON");
+            let v: serde::de::IgnoredAny =
+                serde_json::from_slice(e).expect("benchmark events are JSON");
             std::hint::black_box(v);
         }
         best[1] = best[1].min(t.elapsed());
@@ -53,7 +58,9 @@ fn main() {
         alerts = 0;
         for e in &events {
             out.clear();
-            evaluator.evaluate(e, &origin, &mut out).expect("benchmark events are valid");
+            evaluator
+                .evaluate(e, &origin, &mut out)
+                .expect("benchmark events are valid");
             alerts += out.len();
             std::hint::black_box(&out);
         }
@@ -65,12 +72,23 @@ fn main() {
         bytes as f64 / count as f64,
         alerts as f64 * 100.0 / count as f64
     );
-    let names = ["(1) serde_json::Value parse", "(2) serde IgnoredAny scan", "(3) rulestream eval"];
+    let names = [
+        "(1) serde_json::Value parse",
+        "(2) serde IgnoredAny scan",
+        "(3) rulestream eval",
+    ];
     for (name, d) in names.iter().zip(best) {
         let s = d.as_secs_f64();
-        println!("{name:<30} {:>10.0} events/s {:>8.1} MB/s", count as f64 / s, bytes as f64 / s / 1e6);
+        println!(
+            "{name:<30} {:>10.0} events/s {:>8.1} MB/s",
+            count as f64 / s,
+            bytes as f64 / s / 1e6
+        );
     }
     let rate = |d: Duration| count as f64 / d.as_secs_f64();
     println!("ratio (3)/(1) = {:.2}", rate(best[2]) / rate(best[0]));
-    println!("ratio (3)/(2) = {:.2}   (target >= 0.50)", rate(best[2]) / rate(best[1]));
+    println!(
+        "ratio (3)/(2) = {:.2}   (target >= 0.50)",
+        rate(best[2]) / rate(best[1])
+    );
 }

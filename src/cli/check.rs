@@ -44,7 +44,11 @@ pub fn run(args: CheckArgs) -> ExitCode {
                 unsupported += 1;
                 println!("unsupported: {why}: {}: {}", rule.path.display(), rule.name);
             }
-            RuleOutcome::Error { line, column, message } => {
+            RuleOutcome::Error {
+                line,
+                column,
+                message,
+            } => {
                 errors += 1;
                 println!("error: {}:{line}:{column}: {message}", rule.path.display());
                 if let Some(text) = rule.file_text().lines().nth(line.saturating_sub(1)) {

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::alert::AlertContext;
 use crate::engine::ruleset::EngineSettings;
-use crate::okta::{InputFormat, NormalizeSettings};
+use crate::okta::InputFormat;
 
 #[derive(Args, Debug, Clone)]
 pub struct EventArgs {
@@ -55,8 +55,8 @@ impl EventArgs {
     pub fn normalize_options(&self) -> Result<crate::okta::NormalizeOptions, String> {
         let mut options = crate::okta::NormalizeOptions::new(chrono::Utc::now());
         let config = crate::okta::EnrichmentConfig {
-            geoip_city: self.geoip_city.clone(),
-            geoip_asn: self.geoip_asn.clone(),
+            geoip_city_db: self.geoip_city.clone(),
+            geoip_asn_db: self.geoip_asn.clone(),
             ua_regexes: self.ua_regexes.clone(),
         };
         let enrichment = crate::okta::Enrichment::load(&config).map_err(|e| e.to_string())?;
@@ -89,6 +89,10 @@ pub fn engine_settings(events: &EventArgs, alerts: &AlertArgs) -> Result<EngineS
 impl AlertArgs {
     /// The defaults, for commands that build no alerts.
     pub fn defaults() -> Self {
-        AlertArgs { space: "default".into(), kibana_version: "8.19.0".into(), kibana_url: None }
+        AlertArgs {
+            space: "default".into(),
+            kibana_version: "8.19.0".into(),
+            kibana_url: None,
+        }
     }
 }

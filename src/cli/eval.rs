@@ -61,9 +61,16 @@ pub fn run(args: EvalArgs) -> ExitCode {
         match &status.outcome {
             RuleOutcome::Ok => {}
             RuleOutcome::Unsupported(_) => unsupported += 1,
-            RuleOutcome::Error { line, column, message } => {
+            RuleOutcome::Error {
+                line,
+                column,
+                message,
+            } => {
                 broken = true;
-                eprintln!("error: {}:{line}:{column}: {message}", status.rule.path.display());
+                eprintln!(
+                    "error: {}:{line}:{column}: {message}",
+                    status.rule.path.display()
+                );
             }
         }
     }
@@ -73,7 +80,10 @@ pub fn run(args: EvalArgs) -> ExitCode {
     tracing::info!(rules = engine.rule_count(), "Rules loaded.");
     let engine = Arc::new(engine);
     let mut evaluator = engine.evaluator();
-    let origin = EventOrigin { default_index: args.events.index.as_deref(), ..EventOrigin::default() };
+    let origin = EventOrigin {
+        default_index: args.events.index.as_deref(),
+        ..EventOrigin::default()
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut alerts = Vec::new();

@@ -48,12 +48,19 @@ pub fn run(args: FilterArgs) -> ExitCode {
         Ok(engine) => Arc::new(engine),
         Err(e) => {
             let lc = crate::diag::line_col(&args.query, e.span().start);
-            eprintln!("error: query column {}: {e}\n{}", lc.column, e.render(&args.query));
+            eprintln!(
+                "error: query column {}: {e}\n{}",
+                lc.column,
+                e.render(&args.query)
+            );
             return ExitCode::from(2);
         }
     };
     let mut evaluator = engine.evaluator();
-    let origin = EventOrigin { default_index: args.events.index.as_deref(), ..EventOrigin::default() };
+    let origin = EventOrigin {
+        default_index: args.events.index.as_deref(),
+        ..EventOrigin::default()
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = for_each_line(&args.files, |line, at| {

@@ -18,7 +18,11 @@ pub fn for_each_line(
     mut each: impl FnMut(&[u8], LineOrigin<'_>) -> io::Result<()>,
 ) -> io::Result<()> {
     let stdin_only = [PathBuf::from("-")];
-    let files = if files.is_empty() { &stdin_only[..] } else { files };
+    let files = if files.is_empty() {
+        &stdin_only[..]
+    } else {
+        files
+    };
     let mut buf = Vec::with_capacity(8 * 1024);
     for path in files {
         let (name, reader): (String, Box<dyn Read>) = if path.as_os_str() == "-" {
@@ -43,7 +47,13 @@ pub fn for_each_line(
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            each(&buf, LineOrigin { source: &name, line: line_no })?;
+            each(
+                &buf,
+                LineOrigin {
+                    source: &name,
+                    line: line_no,
+                },
+            )?;
         }
     }
     Ok(())

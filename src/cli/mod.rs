@@ -1,4 +1,102 @@
-//! (wiring in progress)
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(2)
+//! The command line: `filter`, `eval`, `check`, `normalize` (file-based, for writing and
+//! testing rules) and `run` (the Kafka stage). Exit status: 0 success, 1 a rule or run failed,
+//! 2 bad usage (a query that does not parse, an invalid config).
+
+mod check;
+mod common;
+mod eval;
+mod filter;
+mod input;
+mod normalize;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Which events does a KQL query match?
+  rulestream filter 'event.action:user.session.impersonation.initiate' events.ndjson
+
+  # Run a folder of Elastic detection rules over a file of events; one alert per line.
+  rulestream eval --rules ~/detection-rules/rules/integrations/okta events.ndjson
+
+  # Which rules load and run, which do not, and why?
+  rulestream check --rules ~/detection-rules/rules/integrations/okta
+
+  # Raw Okta System Log events as the rules see them (ECS, as Elastic's Okta integration writes).
+  rulestream normalize okta-system-log.ndjson
+
+  # The Kafka stage.
+  rulestream run --brokers 127.0.0.1:9092 --input-topic okta --alerts-topic alerts --rules rules/";
+
+/// Runs Elastic detection rules on Okta System Log events as they stream by.
+///
+/// rulestream loads rules in the elastic/detection-rules TOML format, evaluates them on each
+/// event exactly as Elasticsearch would (KQL semantics, field types, arrays, dotted keys), and
+/// writes every match as an Elastic Security alert document.
+#[derive(Parser, Debug)]
+#[command(name = "rulestream", version, after_help = EXAMPLES, max_term_width = 100)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Filter(filter::FilterArgs),
+    Eval(eval::EvalArgs),
+    Check(check::CheckArgs),
+    Normalize(normalize::NormalizeArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Filter(args) => filter::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Normalize(args) => normalize::run(args),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Writes `error: …` to stderr and returns `code`.
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
 }

@@ -45,7 +45,12 @@ pub fn run(args: NormalizeArgs) -> ExitCode {
         let text = match std::str::from_utf8(line) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{}:{}: not valid UTF-8 at byte {}", at.source, at.line, e.valid_up_to());
+                eprintln!(
+                    "{}:{}: not valid UTF-8 at byte {}",
+                    at.source,
+                    at.line,
+                    e.valid_up_to()
+                );
                 return Ok(());
             }
         };
@@ -60,7 +65,9 @@ pub fn run(args: NormalizeArgs) -> ExitCode {
         let normalized = match args.events.input_format {
             InputFormat::Ecs => doc,
             InputFormat::Okta => okta::normalize_text(text, &options),
-            InputFormat::Auto if okta::detect(&doc) == okta::InputKind::RawOkta => okta::normalize_text(text, &options),
+            InputFormat::Auto if okta::detect(&doc) == okta::InputKind::RawOkta => {
+                okta::normalize_text(text, &options)
+            }
             InputFormat::Auto => doc,
         };
         serde_json::to_writer(&mut out, &normalized).map_err(io::Error::other)?;

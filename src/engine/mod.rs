@@ -9,6 +9,7 @@ pub mod dates;
 pub mod index_pattern;
 pub mod matcher;
 pub mod predicate;
+pub mod ruleset;
 pub mod text;
 pub mod wildcard;
 

@@ -49,7 +49,11 @@ pub enum RuleOutcome {
     /// Valid, but of a kind rulestream does not run yet (the reason says which).
     Unsupported(String),
     /// The rule's query is broken: where and why.
-    Error { line: usize, column: usize, message: String },
+    Error {
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -78,8 +82,12 @@ impl Engine {
     /// reported and left out; they never stop the others.
     pub fn new(rules: Vec<Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>) {
         let mut plan = FieldPlan::new();
-        let data_stream =
-            ["data_stream.type", "data_stream.dataset", "data_stream.namespace"].map(|f| plan.field(f));
+        let data_stream = [
+            "data_stream.type",
+            "data_stream.dataset",
+            "data_stream.namespace",
+        ]
+        .map(|f| plan.field(f));
         // Top-level keys that only raw Okta System Log events have.
         let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
         let preferred = plan.field("event.action");
@@ -103,19 +111,38 @@ impl Engine {
             statuses.push(RuleStatus { rule, outcome });
         }
         let queries = QuerySet::new(plan, exprs, Some(preferred));
-        (Engine { queries, rules: compiled, data_stream, raw_okta_markers, settings }, statuses)
+        (
+            Engine {
+                queries,
+                rules: compiled,
+                data_stream,
+                raw_okta_markers,
+                settings,
+            },
+            statuses,
+        )
     }
 
     /// An engine for one bare KQL query (no rule, no index patterns), for `rulestream filter`:
     /// the same reading, normalization and semantics as rules get.
     pub fn for_query(query: &str, settings: EngineSettings) -> Result<Engine, super::QueryError> {
         let mut plan = FieldPlan::new();
-        let data_stream =
-            ["data_stream.type", "data_stream.dataset", "data_stream.namespace"].map(|f| plan.field(f));
+        let data_stream = [
+            "data_stream.type",
+            "data_stream.dataset",
+            "data_stream.namespace",
+        ]
+        .map(|f| plan.field(f));
         let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
         let expr = super::compile_kql(query, &mut plan)?;
         let queries = QuerySet::new(plan, vec![expr], None);
-        Ok(Engine { queries, rules: Vec::new(), data_stream, raw_okta_markers, settings })
+        Ok(Engine {
+            queries,
+            rules: Vec::new(),
+            data_stream,
+            raw_okta_markers,
+            settings,
+        })
     }
 
     /// Number of rules that run.
@@ -149,9 +176,15 @@ fn compile_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<super::compile::Exp
     match (&rule.rule_type, &rule.language) {
         (RuleType::Query, Language::Kuery) => {}
         (RuleType::Query, language) => {
-            return Err(RuleOutcome::Unsupported(format!("query language {language} (only kuery runs)")))
+            return Err(RuleOutcome::Unsupported(format!(
+                "query language {language} (only kuery runs)"
+            )))
         }
-        (other, _) => return Err(RuleOutcome::Unsupported(format!("{other} rules do not run yet"))),
+        (other, _) => {
+            return Err(RuleOutcome::Unsupported(format!(
+                "{other} rules do not run yet"
+            )))
+        }
     }
     let Some(query) = rule.query.as_deref() else {
         return Err(error_at(rule, 0, "query rule has no `query`".into()));
@@ -168,7 +201,11 @@ fn compile_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<super::compile::Exp
 
 fn error_at(rule: &Rule, offset_in_query: usize, message: String) -> RuleOutcome {
     let (line, column) = rule.query_position(offset_in_query);
-    RuleOutcome::Error { line, column, message }
+    RuleOutcome::Error {
+        line,
+        column,
+        message,
+    }
 }
 
 /// Evaluates events for one worker thread.
@@ -189,7 +226,12 @@ impl Evaluator {
     }
 
     /// Evaluates one event and appends an alert per matching rule to `out`.
-    pub fn evaluate(&mut self, raw: &[u8], origin: &EventOrigin<'_>, out: &mut Vec<AlertOut>) -> Result<(), EventError> {
+    pub fn evaluate(
+        &mut self,
+        raw: &[u8],
+        origin: &EventOrigin<'_>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
         self.evaluate_at(raw, origin, Utc::now(), out)
     }
 
@@ -248,8 +290,11 @@ impl Evaluator {
             &mut self.scratch,
             |view| as_ecs && !(auto && engine.is_raw_okta(view)),
             |i, view| {
-                let Some(rule) = engine.rules.get(i) else { return true };
-                let index = index.get_or_insert_with(|| engine.event_index(view, origin.default_index));
+                let Some(rule) = engine.rules.get(i) else {
+                    return true;
+                };
+                let index =
+                    index.get_or_insert_with(|| engine.event_index(view, origin.default_index));
                 rule.indices.admits(index.as_deref())
             },
             |i, _| matched.push(i),
@@ -275,7 +320,9 @@ impl Engine {
     /// A raw Okta System Log event has top-level `eventType`, `published` or `uuid`; ECS
     /// documents have none of them.
     fn is_raw_okta(&self, view: &EventView<'_>) -> bool {
-        self.raw_okta_markers.iter().any(|slot| !view.values(*slot).is_empty())
+        self.raw_okta_markers
+            .iter()
+            .any(|slot| !view.values(*slot).is_empty())
     }
 
     /// The index an event is taken to be in (see [`super::index_pattern`]).
@@ -306,8 +353,13 @@ impl Engine {
         for &i in matched {
             let rule = &self.rules[i];
             let alert = rule.template.build(&event, &ancestor, now);
-            let doc = serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
-            out.push(AlertOut { id: alert.id, rule_id: rule.rule.rule_id.clone(), doc });
+            let doc =
+                serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
+            out.push(AlertOut {
+                id: alert.id,
+                rule_id: rule.rule.rule_id.clone(),
+                doc,
+            });
         }
         Ok(())
     }
@@ -315,7 +367,11 @@ impl Engine {
 
 /// Normalizes a raw Okta event (already validated by the reader) into `buf` as ECS JSON. The
 /// input text becomes `event.original` verbatim when the options keep it.
-fn normalize_into(raw: &[u8], options: &NormalizeOptions, buf: &mut Vec<u8>) -> Result<(), EventError> {
+fn normalize_into(
+    raw: &[u8],
+    options: &NormalizeOptions,
+    buf: &mut Vec<u8>,
+) -> Result<(), EventError> {
     let text = std::str::from_utf8(raw).map_err(|e| EventError::NotUtf8(e.valid_up_to()))?;
     let normalized = okta::normalize_text(text, options);
     buf.clear();
