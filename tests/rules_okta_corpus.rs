@@ -1,5 +1,7 @@
 //! Every Elastic Okta rule in the shared corpus loads, with the typed parts the engine needs.
 
+#![allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
+
 use std::path::PathBuf;
 
 use rulestream::rules::{load_dirs, Language, LoadReport, Rule, RuleType, Severity, VersionSource};

@@ -46,21 +46,19 @@ pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
         month = p.digits(2)?;
         if p.eat(b'-') {
             day = p.digits(2)?;
-            if p.eat(b'T') {
-                if !p.done() {
-                    hour = p.digits(2)?;
+            if p.eat(b'T') && !p.done() {
+                hour = p.digits(2)?;
+                if p.eat(b':') {
+                    minute = p.digits(2)?;
                     if p.eat(b':') {
-                        minute = p.digits(2)?;
-                        if p.eat(b':') {
-                            second = p.digits(2)?;
-                            if p.eat(b'.') || p.eat(b',') {
-                                nanos = p.fraction()?;
-                            }
+                        second = p.digits(2)?;
+                        if p.eat(b'.') || p.eat(b',') {
+                            nanos = p.fraction()?;
                         }
                     }
-                    if !p.done() {
-                        offset_secs = p.zone()?;
-                    }
+                }
+                if !p.done() {
+                    offset_secs = p.zone()?;
                 }
             }
         }
