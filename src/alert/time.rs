@@ -69,7 +69,7 @@ pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
     let naive = date.and_hms_nano_opt(hour, minute, second, nanos)?;
     let local = Utc.from_utc_datetime(&naive);
-    Some(local - chrono::Duration::seconds(i64::from(offset_secs)))
+    local.checked_sub_signed(chrono::Duration::seconds(i64::from(offset_secs)))
 }
 
 struct Parser<'a> {
