@@ -9,7 +9,7 @@ pub fn format_ms(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A JSON date value: an ISO-8601 string (see [`parse_iso`]), epoch milliseconds as a number,
+/// A JSON date value: an ISO-8601 string (see `parse_iso`), epoch milliseconds as a number,
 /// or epoch milliseconds as a numeric string (Kibana's `getValidDateFromDoc` fallback).
 pub fn parse_json_date(v: &Value) -> Option<DateTime<Utc>> {
     match v {
