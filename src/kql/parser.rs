@@ -37,7 +37,7 @@ pub(crate) fn parse_query(src: &str) -> Result<Query> {
             found,
         ));
     }
-    p.expect_query_start("a query")?;
+    p.expect_operand_start("a query")?;
     let (query, _) = p.or_query()?;
     p.s.skip_spaces();
     if !p.s.at_end() {
@@ -58,7 +58,7 @@ impl Parser<'_> {
         let mut items = vec![first];
         while let Some((_, end)) = self.s.binary_operator("or") {
             self.s.pos = end;
-            self.expect_query_start("a query after 'or'")?;
+            self.expect_operand_start("a query after 'or'")?;
             let (q, s) = self.and_query()?;
             items.push(q);
             span = span.to(s);
@@ -72,7 +72,7 @@ impl Parser<'_> {
         let mut items = vec![first];
         while let Some((_, end)) = self.s.binary_operator("and") {
             self.s.pos = end;
-            self.expect_query_start("a query after 'and'")?;
+            self.expect_operand_start("a query after 'and'")?;
             let (q, s) = self.not_query()?;
             items.push(q);
             span = span.to(s);
@@ -93,7 +93,7 @@ impl Parser<'_> {
                 .unexpected("'(', a field or a value after 'not'")
                 .with_hint("kibana does not accept 'not not'; write 'not (not …)'"));
         }
-        self.expect_query_start("'(', a field or a value after 'not'")?;
+        self.expect_operand_start("'(', a field or a value after 'not'")?;
         let (inner, inner_span) = self.sub_query()?;
         self.depth -= 1;
         let span = Span::new(start, inner_span.end);
@@ -110,7 +110,7 @@ impl Parser<'_> {
         self.enter(open)?;
         self.s.pos += 1;
         self.s.skip_spaces();
-        self.expect_query_start("a query after '('")?;
+        self.expect_operand_start("a query after '('")?;
         let (query, _) = self.or_query()?;
         let close = self.close(open, ')')?;
         Ok((query, open.to(close)))
@@ -176,7 +176,7 @@ impl Parser<'_> {
         self.enter(open)?;
         self.s.pos += 1;
         self.s.skip_spaces();
-        self.expect_query_start("a query after '{'")?;
+        self.expect_operand_start("a query after '{'")?;
         let (query, _) = self.or_query()?;
         let close = self.close(open, '}')?;
         let span = path.span.to(close);
@@ -195,7 +195,7 @@ impl Parser<'_> {
             self.enter(open)?;
             self.s.pos += 1;
             self.s.skip_spaces();
-            self.expect_value_start("a value after '('")?;
+            self.expect_operand_start("a value after '('")?;
             let (values, _) = self.or_values()?;
             let close = self.close(open, ')')?;
             return Ok((values, open.to(close)));
@@ -215,7 +215,7 @@ impl Parser<'_> {
         let mut items = vec![first];
         while let Some((_, end)) = self.s.binary_operator("or") {
             self.s.pos = end;
-            self.expect_value_start("a value after 'or'")?;
+            self.expect_operand_start("a value after 'or'")?;
             let (v, s) = self.and_values()?;
             items.push(v);
             span = span.to(s);
@@ -229,7 +229,7 @@ impl Parser<'_> {
         let mut items = vec![first];
         while let Some((_, end)) = self.s.binary_operator("and") {
             self.s.pos = end;
-            self.expect_value_start("a value after 'and'")?;
+            self.expect_operand_start("a value after 'and'")?;
             let (v, s) = self.not_values()?;
             items.push(v);
             span = span.to(s);
@@ -291,20 +291,9 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// Before an operand of the query ladder: something a `NotQuery` can start with. Checked up
-    /// front so the message can say what came before (`a query after 'and'`).
-    fn expect_query_start(&self, expected: &str) -> Result<()> {
-        if self.s.peek() == Some('(') || self.s.at_literal_start() {
-            Ok(())
-        } else if self.s.not_operator().is_some() {
-            Ok(())
-        } else {
-            Err(self.unexpected(expected))
-        }
-    }
-
-    /// Before an operand of a value list.
-    fn expect_value_start(&self, expected: &str) -> Result<()> {
+    /// Before an operand (of the query ladder or of a value list): something that can start
+    /// one. Checked up front so the message can say what came before (`a query after 'and'`).
+    fn expect_operand_start(&self, expected: &str) -> Result<()> {
         if self.s.peek() == Some('(')
             || self.s.at_literal_start()
             || self.s.not_operator().is_some()
