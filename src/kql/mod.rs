@@ -29,3 +29,6 @@ pub const MAX_NESTING: usize = 64;
 pub fn parse(input: &str) -> Result<ast::Query, KqlError> {
     parser::parse_query(input)
 }
+
+#[cfg(test)]
+mod tests;
