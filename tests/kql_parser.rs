@@ -168,7 +168,7 @@ proptest! {
 }
 
 /// On success: spans inside the input and a clean round trip. On failure: a span inside the
-/// input on char boundaries, and a caret that renders.
+/// input on char boundaries, a one-line message, and a caret that renders.
 fn check_outcome(input: &str) -> Result<(), TestCaseError> {
     let in_bounds = |s: Span| {
         s.start <= s.end
@@ -183,6 +183,8 @@ fn check_outcome(input: &str) -> Result<(), TestCaseError> {
         }
         Err(e) => {
             prop_assert!(in_bounds(e.span), "span {:?} for {:?}", e.span, input);
+            let message = e.to_string();
+            prop_assert!(!message.contains('\n'), "multi-line message {:?}", message);
             let _ = e.render(input);
             if input
                 .trim_matches([' ', '\t', '\r', '\n', '\u{a0}'])

@@ -10,7 +10,7 @@
 //! them where the grammar does. Each method cites the grammar rule it mirrors.
 
 use super::ast::{Literal, Piece, RangeOp};
-use super::error::{KqlError, KqlErrorKind};
+use super::error::{quoted, KqlError, KqlErrorKind};
 use crate::diag::Span;
 
 /// Kibana's `Space` rule: `[\ \t\r\n\u00A0]`.
@@ -336,7 +336,7 @@ impl<'a> Scanner<'a> {
         }
         let found = match after.chars().next() {
             None => "'\\' at end of query".to_string(),
-            Some(c) => format!("'\\{c}'"),
+            Some(c) => quoted(&format!("\\{c}")),
         };
         let width = 1 + after.chars().next().map_or(0, char::len_utf8);
         Err(KqlError::new(

@@ -10,7 +10,7 @@
 //! stack overflow.
 
 use super::ast::{Literal, Query, RangeOp, ValueExpr};
-use super::error::{KqlError, KqlErrorKind};
+use super::error::{quoted, KqlError, KqlErrorKind};
 use super::lexer::{is_space, is_special, Scanner};
 use super::MAX_NESTING;
 use crate::diag::Span;
@@ -140,7 +140,7 @@ impl Parser<'_> {
                     KqlErrorKind::WildcardInRange,
                     value.span,
                     format!("a value without wildcards after '{}'", op_text(op)),
-                    format!("'{}'", value.text()),
+                    quoted(&value.text()),
                 )
                 .with_hint("escape '*' as '\\*' to compare with a literal asterisk"));
             }
@@ -337,7 +337,10 @@ impl Parser<'_> {
             return ("end of query".to_string(), Span::new(start, start));
         };
         if is_special(c) {
-            return (format!("'{c}'"), Span::new(start, start + c.len_utf8()));
+            return (
+                quoted(&c.to_string()),
+                Span::new(start, start + c.len_utf8()),
+            );
         }
         let word_len = rest
             .find(|c: char| is_space(c) || is_special(c))
@@ -355,7 +358,7 @@ impl Parser<'_> {
             ""
         };
         (
-            format!("'{shown}{ellipsis}'"),
+            quoted(&format!("{shown}{ellipsis}")),
             Span::new(start, start + word_len),
         )
     }
