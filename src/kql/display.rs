@@ -29,7 +29,7 @@ impl fmt::Display for Query {
             },
             Query::Range {
                 field, op, value, ..
-            } => write!(f, "{field} {} {value}", op_symbol(*op)),
+            } => write!(f, "{field} {} {value}", op.symbol()),
             Query::Nested { path, query, .. } => write!(f, "{path}:{{ {query} }}"),
             Query::FreeText { value, .. } => write!(f, "{value}"),
         }
@@ -173,12 +173,15 @@ fn parenthesized<T: fmt::Display>(
     }
 }
 
-fn op_symbol(op: RangeOp) -> &'static str {
-    match op {
-        RangeOp::Lt => "<",
-        RangeOp::Lte => "<=",
-        RangeOp::Gt => ">",
-        RangeOp::Gte => ">=",
+impl RangeOp {
+    /// The operator as written in KQL.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            RangeOp::Lt => "<",
+            RangeOp::Lte => "<=",
+            RangeOp::Gt => ">",
+            RangeOp::Gte => ">=",
+        }
     }
 }
 

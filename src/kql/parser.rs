@@ -9,7 +9,7 @@
 //! Nesting of `(`, `{` and `not` is capped at [`MAX_NESTING`] so deep input gives an error, not a
 //! stack overflow.
 
-use super::ast::{Literal, Query, RangeOp, ValueExpr};
+use super::ast::{Literal, Query, ValueExpr};
 use super::error::{quoted, KqlError, KqlErrorKind};
 use super::lexer::{is_space, is_special, Scanner};
 use super::MAX_NESTING;
@@ -131,7 +131,7 @@ impl Parser<'_> {
         if let Some((op, end)) = self.s.range_operator() {
             self.s.pos = end;
             self.s.skip_spaces();
-            let expected = format!("a value after '{}'", op_text(op));
+            let expected = format!("a value after '{}'", op.symbol());
             let Some(value) = self.s.literal()? else {
                 return Err(self.unexpected(expected));
             };
@@ -139,7 +139,7 @@ impl Parser<'_> {
                 return Err(KqlError::new(
                     KqlErrorKind::WildcardInRange,
                     value.span,
-                    format!("a value without wildcards after '{}'", op_text(op)),
+                    format!("a value without wildcards after '{}'", op.symbol()),
                     quoted(&value.text()),
                 )
                 .with_hint("escape '*' as '\\*' to compare with a literal asterisk"));
@@ -314,7 +314,10 @@ impl Parser<'_> {
         let error = KqlError::new(KqlErrorKind::Unexpected, span, expected, found.clone());
         if found == "'not'" {
             // `message:cannot be` fails in Kibana too: `not ` ends an unquoted value anywhere.
-            error.with_hint("'not' followed by a space is an operator even inside a word; quote the value or write '\\u006eot'")
+            error.with_hint(
+                "'not' followed by a space is always the operator, even inside a word; \
+                 negate a clause with 'not field:value', or quote the value",
+            )
         } else if found == "':'" {
             error.with_hint(
                 "an unquoted value runs over spaces up to ' and ' or ' or '; \
@@ -372,15 +375,6 @@ fn collapse<T>(mut items: Vec<T>, span: Span, make: fn(Vec<T>, Span) -> T) -> T 
         }
     }
     make(items, span)
-}
-
-fn op_text(op: RangeOp) -> &'static str {
-    match op {
-        RangeOp::Lt => "<",
-        RangeOp::Lte => "<=",
-        RangeOp::Gt => ">",
-        RangeOp::Gte => ">=",
-    }
 }
 
 #[cfg(test)]

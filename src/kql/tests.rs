@@ -3,18 +3,9 @@
 //! Kibana's own tests (`kbn-es-query/src/kuery/ast/ast.test.ts`); the rest follow
 //! `grammar.peggy` rule by rule. Every accepted query is also round-tripped through the printer.
 
-use super::ast::{Literal, Piece, Query, RangeOp, ValueExpr};
+use super::ast::{Literal, Piece, Query, ValueExpr};
 use super::{parse as parse_query, KqlErrorKind};
 use crate::diag::line_col;
-
-fn op_text(op: RangeOp) -> &'static str {
-    match op {
-        RangeOp::Lt => "<",
-        RangeOp::Lte => "<=",
-        RangeOp::Gt => ">",
-        RangeOp::Gte => ">=",
-    }
-}
 
 /// A compact, readable form of the tree: `(or (is [a] [b]) (text "x y"))`. Unquoted literals
 /// are in brackets with wildcards as `*` and literal asterisks as `\*`; quoted ones in quotes.
@@ -28,7 +19,7 @@ fn sexp(q: &Query) -> String {
         }
         Query::Range {
             field, op, value, ..
-        } => format!("(range {} {} {})", lit(field), op_text(*op), lit(value)),
+        } => format!("(range {} {} {})", lit(field), op.symbol(), lit(value)),
         Query::Nested { path, query, .. } => format!("(nested {} {})", lit(path), sexp(query)),
         Query::FreeText { value, .. } => format!("(text {})", lit(value)),
     }
@@ -324,5 +315,16 @@ fn rejects_what_kibana_rejects_with_the_offending_column() {
         ("a:\"b\" c", Unexpected, 7, "expected 'and', 'or' or end of query but found 'c'"),
         ("@timestamp < 2024-01-01T00:00:00Z", Unexpected, 27, "found ':'"),
         ("a:b}", Unexpected, 4, "found '}'"),
+        // kuery_syntax_error.test.ts: same positions as Kibana's carets.
+        ("response:", Unexpected, 10, "found end of query"),
+        ("response:200 or ", Unexpected, 17, "found end of query"),
+        ("response:(200 or )", Unexpected, 18, "found ')'"),
+        ("response:200 and not ", Unexpected, 22, "found end of query"),
+        ("response:(200 and not )", Unexpected, 23, "found ')'"),
+        ("foo:\"ba ", UnterminatedString, 5, "closing '\"'"),
+        ("foo:\"ba \"r\"", Unexpected, 10, "found 'r'"),
+        ("foo:ba:r", Unexpected, 7, "found ':'"),
+        ("foo > ", Unexpected, 7, "found end of query"),
+        ("< 1000", Unexpected, 1, "found '<'"),
     ]);
 }
