@@ -11,7 +11,12 @@
 //!   `b and`, while `a:b and ` is an error;
 //! - `not not a` is an error (`NotQuery = Not SubQuery`); write `not (not a)`;
 //! - unquoted text is trimmed (JavaScript `trim`), quoted text is kept as written;
-//! - an empty query is Kibana's match-all; we return [`KqlErrorKind::EmptyQuery`] instead.
+//! - an empty query is Kibana's match-all; we return [`KqlErrorKind::EmptyQuery`] instead;
+//! - a range bound with a wildcard (`a < 5*`) is refused ([`KqlErrorKind::WildcardInRange`]),
+//!   although Kibana's grammar accepts it and sends `5*` to Elasticsearch as a plain bound.
+//!
+//! The tree prints back as KQL (`Display`), and `parse(&q.to_string())` gives `q` again up to
+//! spans (compare with [`ast::Query::without_spans`]).
 
 pub mod ast;
 mod display;
