@@ -178,7 +178,11 @@ fn check_outcome(input: &str) -> Result<(), TestCaseError> {
     };
     match parse(input) {
         Ok(query) => {
-            prop_assert!(in_bounds(query.span()), "span {:?}", query.span());
+            let mut spans = Vec::new();
+            collect_spans(&query, &mut spans);
+            for span in spans {
+                prop_assert!(in_bounds(span), "span {:?} in {:?}", span, input);
+            }
             assert_round_trip(&query, &format!("{input:?}"));
         }
         Err(e) => {
@@ -195,6 +199,41 @@ fn check_outcome(input: &str) -> Result<(), TestCaseError> {
         }
     }
     Ok(())
+}
+
+/// Every span in the tree: nodes, value lists and literals.
+fn collect_spans(query: &Query, out: &mut Vec<Span>) {
+    out.push(query.span());
+    match query {
+        Query::Or(items, _) | Query::And(items, _) => {
+            items.iter().for_each(|q| collect_spans(q, out))
+        }
+        Query::Not(inner, _) => collect_spans(inner, out),
+        Query::Field { field, values, .. } => {
+            out.push(field.span);
+            collect_value_spans(values, out);
+        }
+        Query::Range { field, value, .. } => out.extend([field.span, value.span]),
+        Query::Nested { path, query, .. } => {
+            out.push(path.span);
+            collect_spans(query, out);
+        }
+        Query::FreeText { value, .. } => out.push(value.span),
+    }
+}
+
+fn collect_value_spans(values: &ValueExpr, out: &mut Vec<Span>) {
+    match values {
+        ValueExpr::Or(items, span) | ValueExpr::And(items, span) => {
+            out.push(*span);
+            items.iter().for_each(|v| collect_value_spans(v, out));
+        }
+        ValueExpr::Not(inner, span) => {
+            out.push(*span);
+            collect_value_spans(inner, out);
+        }
+        ValueExpr::Value(lit) => out.push(lit.span),
+    }
 }
 
 /// Text fragments for literals: keywords, whitespace and specials that the printer must escape.

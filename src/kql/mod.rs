@@ -31,6 +31,24 @@ pub use error::{KqlError, KqlErrorKind};
 pub const MAX_NESTING: usize = 64;
 
 /// Parses one KQL query. Spans in the tree and in errors are byte offsets into `input`.
+///
+/// ```
+/// use rulestream::kql::{parse, ast::Query};
+///
+/// let query = parse("event.action: (user.session.start or \"user.account.lock\") and not x:*")
+///     .expect("valid KQL");
+/// assert!(matches!(query, Query::And(ref items, _) if items.len() == 2));
+/// assert_eq!(
+///     query.to_string(),
+///     "event.action:(user.session.start or \"user.account.lock\") and not x:*"
+/// );
+///
+/// let error = parse("event.action:").unwrap_err();
+/// assert_eq!(
+///     error.render("event.action:"),
+///     "event.action:\n             ^ expected a value after ':' but found end of query"
+/// );
+/// ```
 pub fn parse(input: &str) -> Result<ast::Query, KqlError> {
     parser::parse_query(input)
 }
