@@ -56,7 +56,7 @@ fn starts_with_space(text: &str) -> bool {
     text.chars().next().is_some_and(is_space)
 }
 
-/// One decoded character of an unquoted literal, with the source bytes it came from.
+/// One decoded character of an unquoted literal (the scanner pairs it with its source bytes).
 enum Item {
     Char(char),
     Wildcard,
