@@ -1,6 +1,8 @@
 //! Alert building behaviours beyond the golden documents: URLs, the ECS mirror switch, per-event
 //! overrides, `original_time` fallbacks, type-specific parameters, and every corpus rule.
 
+#![allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};

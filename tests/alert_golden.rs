@@ -3,6 +3,8 @@
 //! event must give `tests/golden/seed_alert.json` exactly (regenerate with
 //! `RULESTREAM_BLESS=1 cargo test --test alert_golden`, then review the diff).
 
+#![allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

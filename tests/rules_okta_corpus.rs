@@ -1,5 +1,7 @@
 //! Every Elastic Okta rule in the shared corpus loads, with the typed parts the engine needs.
 
+#![allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
+
 use std::path::PathBuf;
 
 use rulestream::rules::{load_dirs, Language, LoadReport, Rule, RuleType, Severity, VersionSource};
@@ -169,4 +171,26 @@ fn threshold_new_terms_mapping_and_building_block_parts() {
         "credential_access_multiple_user_agent_os_authentication.toml",
     );
     assert!(inv.raw["investigation_fields"].get("field_names").is_some());
+}
+
+#[test]
+fn query_positions_point_at_the_query_text_in_every_file() {
+    let report = corpus();
+    for rule in &report.rules {
+        let query = rule.query.as_deref().unwrap();
+        let lines: Vec<&str> = rule.file_text().lines().collect();
+        // Check the start of every query line: offset → (line, col) → the same text in the file.
+        let mut offset = 0;
+        for qline in query.split('\n') {
+            let (line, col) = rule.query_position(offset);
+            let file_line = lines[line - 1];
+            let at: String = file_line.chars().skip(col - 1).collect();
+            assert!(
+                at.starts_with(qline),
+                "{}: query line {qline:?} not at {line}:{col} ({file_line:?})",
+                rule.path.display()
+            );
+            offset += qline.len() + 1;
+        }
+    }
 }

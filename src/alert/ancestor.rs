@@ -64,6 +64,7 @@ pub fn ancestor_for(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
 

@@ -208,6 +208,7 @@ fn is_numeric_string(s: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
     use serde_json::json;

@@ -27,6 +27,7 @@ pub fn has_root(obj: &Map<String, Value>, root: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
     use serde_json::json;

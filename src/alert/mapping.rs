@@ -115,6 +115,7 @@ pub fn score_json(score: f64) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
     use serde_json::json;

@@ -76,7 +76,7 @@ fn field_text(v: Option<&Value>) -> Option<String> {
     };
     match v? {
         Value::Array(items) => {
-            if items.is_empty() || (items.len() == 1 && items[0] == Value::from("-")) {
+            if items.is_empty() || (items.len() == 1 && items[0] == "-") {
                 return None;
             }
             let parts: Vec<String> = items.iter().filter_map(scalar).collect();
@@ -88,6 +88,7 @@ fn field_text(v: Option<&Value>) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
     use serde_json::json;

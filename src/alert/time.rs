@@ -9,7 +9,7 @@ pub fn format_ms(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A JSON date value: an ISO-8601 string (see [`parse_iso`]), epoch milliseconds as a number,
+/// A JSON date value: an ISO-8601 string (see `parse_iso`), epoch milliseconds as a number,
 /// or epoch milliseconds as a numeric string (Kibana's `getValidDateFromDoc` fallback).
 pub fn parse_json_date(v: &Value) -> Option<DateTime<Utc>> {
     match v {
@@ -46,21 +46,19 @@ pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
         month = p.digits(2)?;
         if p.eat(b'-') {
             day = p.digits(2)?;
-            if p.eat(b'T') {
-                if !p.done() {
-                    hour = p.digits(2)?;
+            if p.eat(b'T') && !p.done() {
+                hour = p.digits(2)?;
+                if p.eat(b':') {
+                    minute = p.digits(2)?;
                     if p.eat(b':') {
-                        minute = p.digits(2)?;
-                        if p.eat(b':') {
-                            second = p.digits(2)?;
-                            if p.eat(b'.') || p.eat(b',') {
-                                nanos = p.fraction()?;
-                            }
+                        second = p.digits(2)?;
+                        if p.eat(b'.') || p.eat(b',') {
+                            nanos = p.fraction()?;
                         }
                     }
-                    if !p.done() {
-                        offset_secs = p.zone()?;
-                    }
+                }
+                if !p.done() {
+                    offset_secs = p.zone()?;
                 }
             }
         }
@@ -71,7 +69,7 @@ pub fn parse_iso(s: &str) -> Option<DateTime<Utc>> {
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
     let naive = date.and_hms_nano_opt(hour, minute, second, nanos)?;
     let local = Utc.from_utc_datetime(&naive);
-    Some(local - chrono::Duration::seconds(i64::from(offset_secs)))
+    local.checked_sub_signed(chrono::Duration::seconds(i64::from(offset_secs)))
 }
 
 struct Parser<'a> {

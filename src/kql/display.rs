@@ -29,7 +29,7 @@ impl fmt::Display for Query {
             },
             Query::Range {
                 field, op, value, ..
-            } => write!(f, "{field} {} {value}", op_symbol(*op)),
+            } => write!(f, "{field} {} {value}", op.symbol()),
             Query::Nested { path, query, .. } => write!(f, "{path}:{{ {query} }}"),
             Query::FreeText { value, .. } => write!(f, "{value}"),
         }
@@ -99,7 +99,8 @@ fn write_quoted_text(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
 /// Unquoted text: specials get a backslash, `\t \r \n` their escapes, and a keyword that the
 /// grammar could read as an operator is escaped. `or`/`and` are only operators between spaces,
 /// `not` only before one; we escape them when either side touches a space, which is a little
-/// more than needed and always safe. `not` is written `\u006eot`: `\not` would be read as `\n`.
+/// more than needed and always safe, and `not` at the end too, as a space may follow it.
+/// `not` is written `\u006eot`: `\not` would be read as `\n`.
 fn write_unquoted_text(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     let mut prev: Option<char> = None;
     let mut rest = text;
@@ -136,9 +137,12 @@ fn keyword_needing_escape(rest: &str, prev: Option<char>) -> Option<&str> {
         if !candidate.eq_ignore_ascii_case(word) {
             return None;
         }
-        let next_is_space = rest[word.len()..].chars().next().is_some_and(is_space);
+        let next = rest[word.len()..].chars().next();
+        let next_is_space = next.is_some_and(is_space);
         let prev_is_space = prev.is_some_and(is_space);
-        (next_is_space || prev_is_space).then_some(candidate)
+        // A trailing `not` may be followed by a space in the printed query (` or …`, ` < 5`).
+        let trailing_not = word == "not" && next.is_none();
+        (next_is_space || prev_is_space || trailing_not).then_some(candidate)
     })
 }
 
@@ -169,12 +173,15 @@ fn parenthesized<T: fmt::Display>(
     }
 }
 
-fn op_symbol(op: RangeOp) -> &'static str {
-    match op {
-        RangeOp::Lt => "<",
-        RangeOp::Lte => "<=",
-        RangeOp::Gt => ">",
-        RangeOp::Gte => ">=",
+impl RangeOp {
+    /// The operator as written in KQL.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            RangeOp::Lt => "<",
+            RangeOp::Lte => "<=",
+            RangeOp::Gt => ">",
+            RangeOp::Gte => ">=",
+        }
     }
 }
 
@@ -300,6 +307,7 @@ mod tests {
             (vec![text("Not x")], r"\u004eot x"),
             (vec![text("or x")], r"\or x"),
             (vec![text("orange and")], r"orange \and"),
+            (vec![text("knot")], r"k\u006eot"),
             (vec![text("a\tb\nc")], r"a\tb\nc"),
             (vec![], r"\t"),
         ];

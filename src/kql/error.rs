@@ -47,6 +47,21 @@ fn hint_suffix(hint: &Option<&'static str>) -> String {
     hint.map_or_else(String::new, |h| format!(" ({h})"))
 }
 
+/// `text` in quotes for a message, with control characters escaped so that the message stays on
+/// one line (`'\\n'` rather than a line break).
+pub(crate) fn quoted(text: &str) -> String {
+    let mut out = String::from("'");
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
 impl KqlError {
     pub(crate) fn new(
         kind: KqlErrorKind,
@@ -103,6 +118,11 @@ mod tests {
             e.to_string(),
             "expected a value after ':' but found end of query (quote it)"
         );
+    }
+
+    #[test]
+    fn quoted_text_in_messages_stays_on_one_line() {
+        assert_eq!(quoted("a\nb\u{0}é"), "'a\\nb\\0é'");
     }
 
     #[test]

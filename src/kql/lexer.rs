@@ -10,7 +10,7 @@
 //! them where the grammar does. Each method cites the grammar rule it mirrors.
 
 use super::ast::{Literal, Piece, RangeOp};
-use super::error::{KqlError, KqlErrorKind};
+use super::error::{quoted, KqlError, KqlErrorKind};
 use crate::diag::Span;
 
 /// Kibana's `Space` rule: `[\ \t\r\n\u00A0]`.
@@ -56,7 +56,7 @@ fn starts_with_space(text: &str) -> bool {
     text.chars().next().is_some_and(is_space)
 }
 
-/// One decoded character of an unquoted literal, with the source bytes it came from.
+/// One decoded character of an unquoted literal (the scanner pairs it with its source bytes).
 enum Item {
     Char(char),
     Wildcard,
@@ -336,7 +336,7 @@ impl<'a> Scanner<'a> {
         }
         let found = match after.chars().next() {
             None => "'\\' at end of query".to_string(),
-            Some(c) => format!("'\\{c}'"),
+            Some(c) => quoted(&format!("\\{c}")),
         };
         let width = 1 + after.chars().next().map_or(0, char::len_utf8);
         Err(KqlError::new(

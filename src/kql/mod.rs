@@ -11,7 +11,12 @@
 //!   `b and`, while `a:b and ` is an error;
 //! - `not not a` is an error (`NotQuery = Not SubQuery`); write `not (not a)`;
 //! - unquoted text is trimmed (JavaScript `trim`), quoted text is kept as written;
-//! - an empty query is Kibana's match-all; we return [`KqlErrorKind::EmptyQuery`] instead.
+//! - an empty query is Kibana's match-all; we return [`KqlErrorKind::EmptyQuery`] instead;
+//! - a range bound with a wildcard (`a < 5*`) is refused ([`KqlErrorKind::WildcardInRange`]),
+//!   although Kibana's grammar accepts it and sends `5*` to Elasticsearch as a plain bound.
+//!
+//! The tree prints back as KQL (`Display`), and `parse(&q.to_string())` gives `q` again up to
+//! spans (compare with [`ast::Query::without_spans`]).
 
 pub mod ast;
 mod display;
@@ -26,6 +31,27 @@ pub use error::{KqlError, KqlErrorKind};
 pub const MAX_NESTING: usize = 64;
 
 /// Parses one KQL query. Spans in the tree and in errors are byte offsets into `input`.
+///
+/// ```
+/// use rulestream::kql::{parse, ast::Query};
+///
+/// let query = parse("event.action: (user.session.start or \"user.account.lock\") and not x:*")
+///     .expect("valid KQL");
+/// assert!(matches!(query, Query::And(ref items, _) if items.len() == 2));
+/// assert_eq!(
+///     query.to_string(),
+///     "event.action:(user.session.start or \"user.account.lock\") and not x:*"
+/// );
+///
+/// let error = parse("event.action:").unwrap_err();
+/// assert_eq!(
+///     error.render("event.action:"),
+///     "event.action:\n             ^ expected a value after ':' but found end of query"
+/// );
+/// ```
 pub fn parse(input: &str) -> Result<ast::Query, KqlError> {
     parser::parse_query(input)
 }
+
+#[cfg(test)]
+mod tests;

@@ -255,6 +255,7 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule, Vec<RuleLoadError>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
 

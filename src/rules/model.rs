@@ -201,7 +201,10 @@ fn basic_raw_offset(body: &str, decoded: usize) -> usize {
     let mut out = 0;
     while raw < bytes.len() && out < decoded {
         if bytes[raw] != b'\\' {
-            let ch_len = body[raw..].chars().next().map_or(1, char::len_utf8);
+            let ch_len = body
+                .get(raw..)
+                .and_then(|rest| rest.chars().next())
+                .map_or(1, char::len_utf8);
             raw += ch_len;
             out += ch_len;
             continue;
@@ -239,7 +242,7 @@ fn basic_raw_offset(body: &str, decoded: usize) -> usize {
     if bytes.get(raw) == Some(&b'\\')
         && matches!(bytes.get(raw + 1), Some(b' ' | b'\t' | b'\r' | b'\n'))
     {
-        let rest = &body[raw + 1..];
+        let rest = body.get(raw + 1..).unwrap_or("");
         let ws = rest.len() - rest.trim_start_matches([' ', '\t', '\r', '\n']).len();
         raw += 1 + ws;
     }

@@ -23,7 +23,8 @@ pub fn cleanup_whitespace(s: &str) -> String {
     out
 }
 
-/// Normalises every string in a JSON tree of rule parameters, except under [`PRESERVED_KEYS`].
+/// Normalises every string in a JSON tree of rule parameters, except under `query`, `note`, `setup`
+/// and `message` keys.
 pub fn nested_normalize(value: &mut Value) {
     match value {
         Value::String(s) => *s = cleanup_whitespace(s),

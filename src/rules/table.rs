@@ -13,6 +13,7 @@ use crate::diag::Span;
 use super::load::RuleLoadError;
 use super::value::{Node, Value};
 
+/// Error collector for one file: the path and text that error positions refer to.
 pub(super) struct Cx<'a> {
     pub(super) path: &'a Path,
     pub(super) text: &'a str,

@@ -173,6 +173,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
 

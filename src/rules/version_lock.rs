@@ -117,6 +117,7 @@ pub fn read_lock(path: &Path) -> Result<VersionLock, LockError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 mod tests {
     use super::*;
 
