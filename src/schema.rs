@@ -143,10 +143,21 @@ static KEYWORD_ROOTS: &[&str] = &[
     "user_agent",
 ];
 
+/// The type of `path` when the table lists it by exact name (a hash lookup: the alert builder
+/// asks for every field of every alerting event).
+pub fn exact_type(path: &str) -> Option<FieldType> {
+    static INDEX: std::sync::OnceLock<std::collections::HashMap<&'static str, FieldType>> =
+        std::sync::OnceLock::new();
+    INDEX
+        .get_or_init(|| FIELDS.iter().copied().collect())
+        .get(path)
+        .copied()
+}
+
 /// The mapping type of `path` (a dotted field name).
 pub fn field_type(path: &str) -> FieldType {
-    if let Some((_, t)) = FIELDS.iter().find(|(name, _)| *name == path) {
-        return *t;
+    if let Some(t) = exact_type(path) {
+        return t;
     }
     if FLATTENED_ROOTS
         .iter()

@@ -192,3 +192,37 @@ fn seed_rule_alert_matches_golden_file() {
     let expected: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(actual, expected);
 }
+
+#[test]
+fn build_json_is_the_same_document_as_build() {
+    // The engine writes alerts with `build_json` (constant rule fields spliced in
+    // pre-serialized); it must be exactly the document `build` makes.
+    use rulestream::alert::{ancestor_for, AlertContext, RuleTemplate};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/detection-rules-okta");
+    let report = rulestream::rules::load_dirs(&[dir]);
+    let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        r#"{"@timestamp":"2025-06-03T09:14:22.517Z","event":{"action":"x","kind":"event","id":"e1"},"kibana.alert.rule.name":"dropped","user":{"name":"u"},"rule":{"name":"source rule"}}"#,
+    )
+    .expect("event");
+    let ctx = AlertContext {
+        public_base_url: Some("https://kibana.example".into()),
+        ..AlertContext::default()
+    };
+    let ancestor = ancestor_for(&event, Some("logs-okta.system-default"), None);
+    let now = chrono::DateTime::parse_from_rfc3339("2025-06-03T09:14:26.845Z")
+        .expect("date")
+        .to_utc();
+    assert_eq!(report.rules.len(), 52);
+    for rule in &report.rules {
+        let template = RuleTemplate::new(rule, &ctx);
+        let built = template.build(&event, &ancestor, now);
+        let (id, bytes) = template.build_json(&event, &ancestor, now);
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
+        assert_eq!(id, built.id);
+        assert_eq!(parsed, built.doc, "{}", rule.path.display());
+        // No key may appear twice in the spliced text.
+        let text = String::from_utf8(bytes).expect("utf8");
+        assert_eq!(text.matches("\"kibana.alert.rule.name\"").count(), 1);
+    }
+}

@@ -64,6 +64,16 @@ pub fn okta_events(n: usize) -> Vec<Vec<u8>> {
                 event.insert("action".into(), json!(action));
                 doc["okta"]["event_type"] = json!(action);
             }
+            // Three fixture events carry Okta risk behaviors, which "New Okta Authentication
+            // Behavior Detected" alerts on; keep them only on the alerting 1%.
+            if i % 100 != 7 {
+                if let Some(debug) = doc
+                    .pointer_mut("/okta/debug_context/debug_data")
+                    .and_then(Value::as_object_mut)
+                {
+                    debug.remove("risk_behaviors");
+                }
+            }
             doc["okta"]["uuid"] = json!(id);
             serde_json::to_vec(&doc).expect("serializable")
         })

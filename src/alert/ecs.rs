@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::schema::{field_type, FieldType};
+use crate::schema::{exact_type, FieldType};
 
 use super::time::parse_iso;
 
@@ -68,7 +68,8 @@ pub fn copy_source(event: &Map<String, Value>) -> SourceCopy {
             removed.push(key.clone());
             continue;
         }
-        let Some(clean) = clean_value(key, value, &mut removed) else {
+        let mut path = key.clone();
+        let Some(clean) = clean_value(&mut path, value, &mut removed) else {
             continue;
         };
         if let Some((_, dest)) = COPY_ASIDE.iter().find(|(r, _)| *r == root) {
@@ -106,8 +107,9 @@ fn flatten_into(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
     }
 }
 
-/// The value at `path` with incompatible parts removed; `None` when nothing is left.
-fn clean_value(path: &str, value: &Value, removed: &mut Vec<String>) -> Option<Value> {
+/// The value at `path` with incompatible parts removed; `None` when nothing is left. `path` is
+/// a buffer reused down the recursion (restored before returning).
+fn clean_value(path: &mut String, value: &Value, removed: &mut Vec<String>) -> Option<Value> {
     match value {
         Value::Array(items) => {
             let kept: Vec<Value> = items
@@ -117,13 +119,18 @@ fn clean_value(path: &str, value: &Value, removed: &mut Vec<String>) -> Option<V
             (!kept.is_empty()).then_some(Value::Array(kept))
         }
         _ if !is_compatible(path, value) => {
-            removed.push(path.to_string());
+            removed.push(path.clone());
             None
         }
         Value::Object(map) => {
-            let mut out = Map::with_capacity(map.len());
+            let mut out = Map::new();
+            let len = path.len();
             for (k, v) in map {
-                if let Some(c) = clean_value(&format!("{path}.{k}"), v, removed) {
+                path.push('.');
+                path.push_str(k);
+                let cleaned = clean_value(path, v, removed);
+                path.truncate(len);
+                if let Some(c) = cleaned {
                     out.insert(k.clone(), c);
                 }
             }
@@ -157,7 +164,8 @@ fn is_compatible(path: &str, value: &Value) -> bool {
 
 /// The field's type when it is one this module validates.
 fn typed_leaf(path: &str) -> Option<FieldType> {
-    match field_type(path) {
+    // Every validated type is listed by exact name in the schema table.
+    match exact_type(path)? {
         t @ (FieldType::Ip
         | FieldType::Date
         | FieldType::Long

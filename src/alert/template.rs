@@ -38,6 +38,10 @@ pub struct RuleTemplate {
     url_base: Option<String>,
     /// Constant top-level fields, inserted into every alert.
     fixed: Map<String, Value>,
+    /// `fixed` serialized once as `"key":value` pairs (no braces), minus the keys every alert
+    /// sets itself: [`RuleTemplate::build_json`] splices it in instead of cloning and
+    /// re-serializing the rule (its `note` alone is kilobytes) for every alert.
+    fixed_json: Vec<u8>,
     /// ECS `rule` mirror without `name`; `None` when the mirror is off.
     ecs_rule: Option<Map<String, Value>>,
     /// ECS `threat` mirror; `None` when off or the rule has no threat mapping.
@@ -205,6 +209,7 @@ impl RuleTemplate {
             rule_name_override: rule.rule_name_override.clone(),
             timestamp_override: rule.timestamp_override.clone(),
             url_base,
+            fixed_json: fixed_pairs_json(&f),
             fixed: f,
             ecs_rule,
             ecs_threat,
@@ -222,6 +227,16 @@ impl RuleTemplate {
         event: &Map<String, Value>,
         ancestor: &Ancestor,
         now: DateTime<Utc>,
+    ) -> Alert {
+        self.build_parts(event, ancestor, now, true)
+    }
+
+    fn build_parts(
+        &self,
+        event: &Map<String, Value>,
+        ancestor: &Ancestor,
+        now: DateTime<Utc>,
+        with_fixed: bool,
     ) -> Alert {
         let severity = self.severity_for(event);
         let risk_score = risk_score_for(event, self.risk_score, &self.risk_score_mapping);
@@ -242,7 +257,28 @@ impl RuleTemplate {
             rule_name: rule_name.to_string(),
             reason,
         };
-        self.assemble(copy_source(event).doc, parts, now)
+        self.assemble_with(copy_source(event).doc, parts, now, with_fixed)
+    }
+
+    /// [`RuleTemplate::build`] serialized to JSON bytes, the cheap way: the per-event fields are
+    /// serialized, the rule's constant fields are spliced in pre-serialized. Same document.
+    pub fn build_json(
+        &self,
+        event: &Map<String, Value>,
+        ancestor: &Ancestor,
+        now: DateTime<Utc>,
+    ) -> (String, Vec<u8>) {
+        let alert = self.build_parts(event, ancestor, now, false);
+        let mut bytes = serde_json::to_vec(&alert.doc).unwrap_or_else(|_| b"{}".to_vec());
+        if !self.fixed_json.is_empty() && bytes.last() == Some(&b'}') {
+            bytes.pop();
+            if bytes.len() > 1 {
+                bytes.push(b',');
+            }
+            bytes.extend_from_slice(&self.fixed_json);
+            bytes.push(b'}');
+        }
+        (alert.id, bytes)
     }
 
     /// The severity after `severity_mapping` for `event`.
@@ -264,16 +300,23 @@ impl RuleTemplate {
 
     /// Overlays the alert fields on a cleaned source copy (`source`, from
     /// [`super::copy_source`]); shared by every rule type's builder.
-    pub fn assemble(
+    pub fn assemble(&self, source: Map<String, Value>, p: AlertParts, now: DateTime<Utc>) -> Alert {
+        self.assemble_with(source, p, now, true)
+    }
+
+    fn assemble_with(
         &self,
         mut source: Map<String, Value>,
         p: AlertParts,
         now: DateTime<Utc>,
+        with_fixed: bool,
     ) -> Alert {
         let now_s = format_ms(now);
         let mirror_rule = self.ecs_rule.is_some() && !has_root(&source, "rule");
         let mirror_threat = self.ecs_threat.is_some() && !has_root(&source, "threat");
-        source.extend(self.fixed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if with_fixed {
+            source.extend(self.fixed.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         let mut put = |k: &str, v: Value| {
             source.insert(k.to_string(), v);
         };
@@ -322,6 +365,42 @@ impl RuleTemplate {
             doc: Value::Object(source),
         }
     }
+}
+
+/// Keys [`RuleTemplate::assemble`] writes per alert; a constant field of the same name would be
+/// overwritten, so it is left out of the pre-serialized constant part.
+const PER_ALERT_KEYS: &[&str] = &[
+    "@timestamp",
+    "event.kind",
+    "kibana.alert.uuid",
+    "kibana.alert.severity",
+    "kibana.alert.risk_score",
+    "kibana.alert.reason",
+    "kibana.alert.depth",
+    "kibana.alert.ancestors",
+    "kibana.alert.original_time",
+    "kibana.alert.start",
+    "kibana.alert.last_detected",
+    "kibana.alert.intended_timestamp",
+    "kibana.alert.rule.execution.timestamp",
+    "kibana.alert.rule.name",
+    "kibana.alert.url",
+    "rule",
+    "threat",
+];
+
+/// `"k":v,"k2":v2` for the constant fields (see [`RuleTemplate::build_json`]).
+fn fixed_pairs_json(fixed: &Map<String, Value>) -> Vec<u8> {
+    let pairs: Map<String, Value> = fixed
+        .iter()
+        .filter(|(k, _)| !PER_ALERT_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut bytes = serde_json::to_vec(&pairs).unwrap_or_else(|_| b"{}".to_vec());
+    // Strip the braces: the pairs are spliced into another object.
+    bytes.pop();
+    bytes.remove(0);
+    bytes
 }
 
 /// `YYYY/MM/DD` → `YYYY-MM-DDT00:00:00.000Z`; without a date, the file's modification time.

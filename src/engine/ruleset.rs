@@ -167,6 +167,7 @@ impl Engine {
             matched: Vec::new(),
             normalized: Vec::new(),
             normalize: self.settings.normalize.clone(),
+            index: String::new(),
         }
     }
 }
@@ -216,6 +217,8 @@ pub struct Evaluator {
     normalized: Vec<u8>,
     /// This worker's copy of the normalization options (only `now` changes per event).
     normalize: NormalizeOptions,
+    /// The current event's index name (reused buffer).
+    index: String,
 }
 
 impl Evaluator {
@@ -283,7 +286,9 @@ impl Evaluator {
         let auto = engine.settings.input_format == InputFormat::Auto;
         let matched = &mut self.matched;
         matched.clear();
-        let mut index: Option<Option<String>> = None;
+        // The event's index name, computed on the first candidate rule only.
+        let index_buf = &mut self.index;
+        let mut index: Option<bool> = None;
         let proceed = engine.queries.run(
             input,
             origin.default_index,
@@ -293,9 +298,10 @@ impl Evaluator {
                 let Some(rule) = engine.rules.get(i) else {
                     return true;
                 };
-                let index =
-                    index.get_or_insert_with(|| engine.event_index(view, origin.default_index));
-                rule.indices.admits(index.as_deref())
+                let known = *index.get_or_insert_with(|| {
+                    engine.event_index(view, origin.default_index, index_buf)
+                });
+                rule.indices.admits(known.then_some(index_buf.as_str()))
             },
             |i, _| matched.push(i),
         )?;
@@ -325,15 +331,33 @@ impl Engine {
             .any(|slot| !view.values(*slot).is_empty())
     }
 
-    /// The index an event is taken to be in (see [`super::index_pattern`]).
-    fn event_index(&self, view: &EventView<'_>, default_index: Option<&str>) -> Option<String> {
+    /// Writes the index an event is taken to be in (see [`super::index_pattern`]) into `buf`;
+    /// false when it is unknown.
+    fn event_index(
+        &self,
+        view: &EventView<'_>,
+        default_index: Option<&str>,
+        buf: &mut String,
+    ) -> bool {
         let part = |slot: SlotId| view.values(slot).first().map(|v| view.text(v));
-        match (part(self.data_stream[0]), part(self.data_stream[1])) {
-            (Some(ty), Some(dataset)) => {
+        buf.clear();
+        match (
+            part(self.data_stream[0]),
+            part(self.data_stream[1]),
+            default_index,
+        ) {
+            (Some(ty), Some(dataset), _) => {
                 let namespace = part(self.data_stream[2]).unwrap_or("default");
-                Some(format!("{ty}-{dataset}-{namespace}"))
+                for piece in [ty, "-", dataset, "-", namespace] {
+                    buf.push_str(piece);
+                }
+                true
             }
-            _ => default_index.map(str::to_owned),
+            (_, _, Some(default)) => {
+                buf.push_str(default);
+                true
+            }
+            _ => false,
         }
     }
 
