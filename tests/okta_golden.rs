@@ -14,6 +14,7 @@
 //!   component-wise prefix, counts as "tolerated".
 //! - GeoIP/ASN use MaxMind's test databases from `scripts/fetch-enrichment-data.sh`, compared
 //!   exactly.
+//!
 //! Everything else, including `event.original` (exact text) and array order, must be equal.
 
 use std::collections::BTreeMap;
@@ -241,4 +242,110 @@ fn yes_flattened_events_match_upstream_expected_output() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+fn keys_recursive(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                out.push(k.clone());
+                keys_recursive(v, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| keys_recursive(v, out)),
+        _ => {}
+    }
+}
+
+/// Upstream keeps no expected output of this vintage for the non-flattened input; we check the
+/// mode's invariants (§5.2) on every event instead.
+#[test]
+fn no_flattened_events_follow_the_non_flattened_rules() {
+    let input = std::fs::read_to_string(format!("{DATA}test-okta-system-no-flattened-events.log"))
+        .expect("fixture input readable");
+    let now = Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid time");
+    let mut opts = NormalizeOptions::new(now);
+    opts.preserve_original = true;
+    opts.tags = Vec::new();
+    opts.remove_flattened_debug = true;
+    let mut with_debug = 0;
+    for (i, line) in input.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let raw: Value = serde_json::from_str(line).expect("input line is JSON");
+        let doc = okta::normalize_text(line, &opts);
+        assert!(
+            !okta::is_pipeline_error(&doc),
+            "event {i}: {:?}",
+            doc.get("error")
+        );
+        let Some(dd) = okta::path::get(&doc, "okta.debug_context.debug_data") else {
+            continue;
+        };
+        with_debug += 1;
+        assert!(
+            dd.get("flattened").is_none(),
+            "event {i}: flattened copy in non-flattened mode"
+        );
+        let mut keys = Vec::new();
+        keys_recursive(dd, &mut keys);
+        assert!(
+            keys.iter().all(|k| !k.contains([' ', '-'])),
+            "event {i}: keys {keys:?}"
+        );
+        let raw_dd = &raw["debugContext"]["debugData"];
+        for (from, to) in [
+            ("requestId", "request_id"),
+            ("requestUri", "request_uri"),
+            ("url", "url"),
+            ("dtHash", "dt_hash"),
+        ] {
+            if let Some(v) = raw_dd.get(from).filter(|v| !v.is_null()) {
+                assert_eq!(dd.get(to), Some(v), "event {i}: {from} -> {to}");
+                if from != to {
+                    assert!(dd.get(from).is_none(), "event {i}: {from} left behind");
+                }
+            }
+        }
+        if let Some(Value::String(b)) = raw_dd.get("behaviors") {
+            assert!(
+                dd["behaviors"].is_object(),
+                "event {i}: behaviors {b:?} not parsed"
+            );
+        }
+    }
+    assert!(with_debug >= 20, "only {with_debug} events had debug data");
+}
+
+/// `test-okta-system-events.log` is the first 24 lines of the yes-flattened input (README); with
+/// the same options it must give the same documents.
+#[test]
+fn events_log_matches_the_yes_flattened_prefix() {
+    let short =
+        std::fs::read_to_string(format!("{DATA}test-okta-system-events.log")).expect("readable");
+    let long = std::fs::read_to_string(format!("{DATA}test-okta-system-yes-flattened-events.log"))
+        .expect("readable");
+    let opts = NormalizeOptions::new(
+        Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("valid time"),
+    );
+    let short: Vec<&str> = short.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(short.len(), 24);
+    for (i, (a, b)) in short.iter().zip(long.lines()).enumerate() {
+        let (da, db) = (
+            okta::normalize_text(a, &opts),
+            okta::normalize_text(b, &opts),
+        );
+        assert!(!okta::is_pipeline_error(&da), "event {i}");
+        let (mut va, mut vb) = (Value::Object(da), Value::Object(db));
+        // The two files differ only in JSON formatting of some lines, if at all.
+        for v in [&mut va, &mut vb] {
+            if let Some(e) = v.get_mut("event").and_then(Value::as_object_mut) {
+                e.remove("original");
+            }
+        }
+        assert_eq!(va, vb, "event {i}");
+    }
 }
