@@ -229,3 +229,51 @@ pub fn document_id(doc: &Map<String, Value>) -> Option<&str> {
 pub fn is_pipeline_error(doc: &Map<String, Value>) -> bool {
     path::get_str(doc, "event.kind") == Some("pipeline_error")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn detect_keys_on_raw_okta_top_level_fields() {
+        let cases = [
+            (json!({"eventType": "x"}), InputKind::RawOkta),
+            (json!({"uuid": null}), InputKind::RawOkta),
+            (
+                json!({"published": "2024-01-01T00:00:00Z"}),
+                InputKind::RawOkta,
+            ),
+            (
+                json!({"okta": {"event_type": "x"}, "event": {"action": "x"}}),
+                InputKind::Ecs,
+            ),
+            (json!({}), InputKind::Ecs),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(detect(&obj(doc.clone())), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn options_can_be_shared_across_worker_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<NormalizeOptions>();
+        assert_send_sync::<Enrichment>();
+    }
+
+    #[test]
+    fn document_id_is_the_okta_uuid() {
+        let opts = NormalizeOptions::new(Utc::now());
+        let doc = normalize(obj(json!({"uuid": "abc", "eventType": "x"})), &opts);
+        assert_eq!(document_id(&doc), Some("abc"));
+        assert_eq!(path::get_str(&doc, "event.id"), Some("abc"));
+    }
+}
