@@ -581,12 +581,6 @@ fn mapping_doc_edge_cases() {
             ],
         ),
         (
-            "agentless fields are dropped",
-            json!({"organization": "o", "division": "d", "team": "t"}),
-            keep,
-            vec![("organization", Absent), ("team", Absent)],
-        ),
-        (
             "unparseable published keeps the processing time",
             json!({"published": "yesterday"}),
             keep,
@@ -688,6 +682,36 @@ fn preset_event_original_is_kept_with_a_warning() {
             ("okta.event_type", Eq(json!("x.y"))),
             ("message", Absent),
         ],
+    );
+}
+
+/// Step 1 acts on collector fields next to `message`, not on LogEvent fields.
+#[test]
+fn agentless_collector_fields_are_dropped_only_when_all_three_are_strings() {
+    let o = opts();
+    let collector = |extra: Value| {
+        let mut doc = Map::new();
+        doc.insert("message".into(), json!(base().to_string()));
+        if let Value::Object(m) = extra {
+            doc.extend(m);
+        }
+        okta::normalize_collector_doc(doc, &o)
+    };
+    let all = collector(json!({"organization": "o", "division": "d", "team": "t"}));
+    check(
+        "all three strings",
+        &all,
+        &[
+            ("organization", Absent),
+            ("division", Absent),
+            ("team", Absent),
+        ],
+    );
+    let partial = collector(json!({"organization": "o", "division": "d", "team": 3}));
+    check(
+        "team not a string",
+        &partial,
+        &[("organization", Eq(json!("o"))), ("team", Eq(json!(3)))],
     );
 }
 
