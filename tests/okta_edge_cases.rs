@@ -581,6 +581,23 @@ fn mapping_doc_edge_cases() {
             ],
         ),
         (
+            "unrecognisable risk keeps the brace-stripped text and risk_object",
+            json!({"debugContext": {"debugData": {"risk": "{oops}"}}}),
+            keep,
+            vec![
+                (
+                    "okta.debug_context.debug_data.flattened.risk",
+                    Eq(json!("oops")),
+                ),
+                (
+                    "okta.debug_context.debug_data.flattened.risk_object",
+                    Eq(json!("{oops}")),
+                ),
+                ("okta.debug_context.debug_data.risk_level", Absent),
+                ("event.kind", Eq(json!("event"))),
+            ],
+        ),
+        (
             "unparseable published keeps the processing time",
             json!({"published": "yesterday"}),
             keep,
