@@ -581,6 +581,16 @@ fn mapping_doc_edge_cases() {
             ],
         ),
         (
+            "four-part browser version is kept whole, as Elasticsearch reports it",
+            json!({"client": {"userAgent": {"rawUserAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"}}}),
+            keep,
+            vec![
+                ("user_agent.name", Eq(json!("Chrome"))),
+                ("user_agent.version", Eq(json!("120.0.6099.109"))),
+                ("user_agent.os.full", Eq(json!("Mac OS X 10.15.7"))),
+            ],
+        ),
+        (
             "unrecognisable risk keeps the brace-stripped text and risk_object",
             json!({"debugContext": {"debugData": {"risk": "{oops}"}}}),
             keep,
