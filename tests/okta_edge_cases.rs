@@ -591,6 +591,15 @@ fn mapping_doc_edge_cases() {
             ],
         ),
         (
+            "event.created comes from the options, event.ingested from now",
+            json!({}),
+            |o| o.created = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 0).single(),
+            vec![
+                ("event.created", Eq(json!("2026-03-04T05:06:00.000Z"))),
+                ("event.ingested", Eq(json!("2026-03-04T05:06:07Z"))),
+            ],
+        ),
+        (
             "unrecognisable risk keeps the brace-stripped text and risk_object",
             json!({"debugContext": {"debugData": {"risk": "{oops}"}}}),
             keep,

@@ -13,6 +13,7 @@
 //! normalize(x, o)`. Use [`process`] with [`InputFormat::Okta`] to force mapping.
 
 pub mod category;
+mod config;
 mod debug_data;
 pub mod enrich;
 mod normalize;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use category::{CategoryEntry, CategoryTable};
+pub use config::NormalizeConfig;
 pub use enrich::{Enrichment, EnrichmentConfig};
 
 /// `ecs.version` written by every recent package version.
@@ -101,6 +103,8 @@ pub struct NormalizeOptions {
     pub categories: Arc<CategoryTable>,
     /// Collector `okta_url` (newest package versions), turned into `host.name`. Default none.
     pub okta_url: Option<String>,
+    /// `event.created`: when the record was read (e.g. the Kafka timestamp). Default none.
+    pub created: Option<DateTime<Utc>>,
 }
 
 impl NormalizeOptions {
@@ -114,6 +118,7 @@ impl NormalizeOptions {
             enrichment: None,
             categories: Arc::new(CategoryTable::builtin()),
             okta_url: None,
+            created: None,
         }
     }
 }
@@ -128,7 +133,8 @@ pub enum InputKind {
 }
 
 /// Which input format the user declares (config / CLI `--input-format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InputFormat {
     /// Decide per document with [`detect`].
     #[default]

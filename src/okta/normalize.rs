@@ -69,6 +69,10 @@ pub(crate) fn run(mut doc: Map<String, Value>, opts: &NormalizeOptions) -> Map<S
     ] {
         let _ = set(&mut doc, p, Value::String(v));
     }
+    // The collector's read time; the pipeline never sets it (§1).
+    if let Some(created) = opts.created {
+        let _ = set(&mut doc, "event.created", Value::String(millis(created)));
+    }
     doc
 }
 
