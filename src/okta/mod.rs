@@ -116,11 +116,19 @@ impl NormalizeOptions {
             namespace: "default".to_string(),
             tags: vec!["forwarded".to_string(), "okta-system".to_string()],
             enrichment: None,
-            categories: Arc::new(CategoryTable::builtin()),
+            categories: builtin_categories(),
             okta_url: None,
             created: None,
         }
     }
+}
+
+/// The built-in table, parsed once per process (options are cheap to create per batch).
+fn builtin_categories() -> Arc<CategoryTable> {
+    static TABLE: std::sync::OnceLock<Arc<CategoryTable>> = std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| Arc::new(CategoryTable::builtin()))
+        .clone()
 }
 
 /// What an input document is.
