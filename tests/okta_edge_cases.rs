@@ -581,10 +581,40 @@ fn mapping_doc_edge_cases() {
             ],
         ),
         (
-            "agentless fields are dropped",
-            json!({"organization": "o", "division": "d", "team": "t"}),
+            "four-part browser version is kept whole, as Elasticsearch reports it",
+            json!({"client": {"userAgent": {"rawUserAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"}}}),
             keep,
-            vec![("organization", Absent), ("team", Absent)],
+            vec![
+                ("user_agent.name", Eq(json!("Chrome"))),
+                ("user_agent.version", Eq(json!("120.0.6099.109"))),
+                ("user_agent.os.full", Eq(json!("Mac OS X 10.15.7"))),
+            ],
+        ),
+        (
+            "event.created comes from the options, event.ingested from now",
+            json!({}),
+            |o| o.created = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 0).single(),
+            vec![
+                ("event.created", Eq(json!("2026-03-04T05:06:00.000Z"))),
+                ("event.ingested", Eq(json!("2026-03-04T05:06:07Z"))),
+            ],
+        ),
+        (
+            "unrecognisable risk keeps the brace-stripped text and risk_object",
+            json!({"debugContext": {"debugData": {"risk": "{oops}"}}}),
+            keep,
+            vec![
+                (
+                    "okta.debug_context.debug_data.flattened.risk",
+                    Eq(json!("oops")),
+                ),
+                (
+                    "okta.debug_context.debug_data.flattened.risk_object",
+                    Eq(json!("{oops}")),
+                ),
+                ("okta.debug_context.debug_data.risk_level", Absent),
+                ("event.kind", Eq(json!("event"))),
+            ],
         ),
         (
             "unparseable published keeps the processing time",
@@ -688,6 +718,36 @@ fn preset_event_original_is_kept_with_a_warning() {
             ("okta.event_type", Eq(json!("x.y"))),
             ("message", Absent),
         ],
+    );
+}
+
+/// Step 1 acts on collector fields next to `message`, not on LogEvent fields.
+#[test]
+fn agentless_collector_fields_are_dropped_only_when_all_three_are_strings() {
+    let o = opts();
+    let collector = |extra: Value| {
+        let mut doc = Map::new();
+        doc.insert("message".into(), json!(base().to_string()));
+        if let Value::Object(m) = extra {
+            doc.extend(m);
+        }
+        okta::normalize_collector_doc(doc, &o)
+    };
+    let all = collector(json!({"organization": "o", "division": "d", "team": "t"}));
+    check(
+        "all three strings",
+        &all,
+        &[
+            ("organization", Absent),
+            ("division", Absent),
+            ("team", Absent),
+        ],
+    );
+    let partial = collector(json!({"organization": "o", "division": "d", "team": 3}));
+    check(
+        "team not a string",
+        &partial,
+        &[("organization", Eq(json!("o"))), ("team", Eq(json!(3)))],
     );
 }
 

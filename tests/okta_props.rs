@@ -6,10 +6,13 @@
 //! - a raw event always yields a document with the data-stream fields and an `event.kind` of
 //!   `event` or `pipeline_error`, and a failed document keeps `event.original`.
 
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use rulestream::okta::{self, path, InputKind, NormalizeOptions};
+use rulestream::okta::{self, path, Enrichment, EnrichmentConfig, InputKind, NormalizeOptions};
 use serde_json::{json, Map, Value};
 
 /// Keys the pipeline looks at, so random objects reach deep code paths, plus free text.
@@ -163,6 +166,25 @@ fn opts(flattened: bool) -> NormalizeOptions {
     o
 }
 
+/// The test enrichment data (fails loudly when `scripts/fetch-enrichment-data.sh` was not run).
+fn enrichment() -> Arc<Enrichment> {
+    static LOADED: OnceLock<Arc<Enrichment>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.cache/enrichment"));
+            let cfg = EnrichmentConfig {
+                geoip_city_db: Some(dir.join("GeoLite2-City-Test.mmdb")),
+                geoip_asn_db: Some(dir.join("GeoLite2-ASN-Test.mmdb")),
+                ua_regexes: Some(dir.join("regexes.yaml")),
+            };
+            match Enrichment::load(&cfg) {
+                Ok(e) => Arc::new(e),
+                Err(e) => panic!("{e}: run scripts/fetch-enrichment-data.sh"),
+            }
+        })
+        .clone()
+}
+
 fn check_contract(input: Map<String, Value>, o: &NormalizeOptions) -> Result<(), TestCaseError> {
     let raw = okta::detect(&input) == InputKind::RawOkta;
     let out = okta::normalize(input.clone(), o);
@@ -221,5 +243,35 @@ proptest! {
         let out = okta::normalize_text(&text, &opts(true));
         prop_assert_eq!(okta::detect(&out), InputKind::Ecs);
         prop_assert_eq!(path::get_str(&out, "event.module"), Some("okta"));
+    }
+}
+
+proptest! {
+    // User-agent parsing runs ~600 regexes per event in debug builds: fewer cases.
+    #![proptest_config(ProptestConfig {
+        cases: 96,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("testdata/okta/proptest-regressions.txt"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn enrichment_never_panics_on_arbitrary_user_agents_and_ips(
+        ua in prop_oneof!["\\PC{0,80}", "Mozilla/5\\.0 \\([A-Za-z0-9 ;._/]{0,40}\\) [A-Za-z]{1,10}/[0-9.]{1,12}"],
+        ip in prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| std::net::Ipv4Addr::from(b).to_string()),
+            any::<[u16; 8]>().prop_map(|b| std::net::Ipv6Addr::from(b).to_string()),
+            Just("175.16.199.7".to_string()),
+        ],
+    ) {
+        let mut input = realistic();
+        let _ = path::set(&mut input, "client.userAgent.rawUserAgent", json!(ua));
+        let _ = path::set(&mut input, "client.ipAddress", json!(ip));
+        let mut o = opts(true);
+        o.enrichment = Some(enrichment());
+        let out = okta::normalize(input, &o);
+        prop_assert_eq!(path::get_str(&out, "source.ip"), Some(ip.as_str()));
+        if !ua.is_empty() {
+            prop_assert!(path::get_str(&out, "user_agent.name").is_some());
+        }
     }
 }

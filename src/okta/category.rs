@@ -431,6 +431,41 @@ mod tests {
         }
     }
 
+    /// Orders printed by OpenJDK 17 (`new HashSet<>(dst).addAll(src)`, `new HashMap<>()` puts),
+    /// including resizes past 12 and 24 entries and a non-ASCII key.
+    #[test]
+    fn hash_order_matches_real_java() {
+        let split = |t: &str| s(&t.split('|').collect::<Vec<_>>());
+        let unions = [
+            (
+                "a1|b2|c3|d4|e5|f6|g7|h8|i9|j10|k11|l12",
+                "m13|n14|o15|p16|q17|r18|s19|t20|u21|v22|w23|x24|y25|z26",
+                "j10|k11|l12|m13|b2|d4|f6|h8|n14|o15|p16|q17|r18|s19|a1|c3|e5|g7|i9|t20|u21|v22|w23|x24|y25|z26",
+            ),
+            (
+                "forwarded|okta-system|preserve_original_event",
+                "account|event-hook-eligible|user|zeta-tag|\u{fc}ber",
+                "zeta-tag|okta-system|\u{fc}ber|event-hook-eligible|user|forwarded|preserve_original_event|account",
+            ),
+        ];
+        for (dst, src, want) in unions {
+            assert_eq!(java_hash_set_union(&split(dst), &split(src)), split(want));
+        }
+        let maps = [
+            (
+                "New IP|New Device|New Geo-Location",
+                "New Geo-Location|New Device|New IP",
+            ),
+            (
+                "k1|k2|k3|k4|k5|k6|k7|k8|k9|k10|k11|k12|k13|k14|k15|Velocity Behavior",
+                "k1|k2|k3|k4|k5|k11|k6|k10|k7|k13|k8|k12|k9|k15|k14|Velocity Behavior",
+            ),
+        ];
+        for (keys, want) in maps {
+            assert_eq!(java_hash_order(&split(keys), 16), split(want));
+        }
+    }
+
     #[test]
     fn builtin_table_parses_and_covers_rule_event_types() {
         let t = CategoryTable::from_json_str(BUILTIN_JSON).expect("built-in table is valid JSON");

@@ -171,7 +171,8 @@ fn parse_structured(
                     risk.insert("reasons".into(), Value::String(c[1].to_string()));
                 }
                 if risk.is_empty() {
-                    path::remove(doc, &risk_path);
+                    // Neither grok matched: the brace-stripped text (dissect) stays.
+                    let _ = path::set(doc, &risk_path, Value::String(inner.to_string()));
                 } else {
                     let _ = path::set(doc, &risk_path, Value::Object(risk));
                 }
@@ -192,8 +193,13 @@ fn derive(doc: &mut Map<String, Value>, at: &str, behaviors_order: Option<&[Stri
         &format!("{at}.logOnlySecurityData.risk.level"),
     ))
     .or_else(|| non_empty(path::get(doc, &format!("{at}.risk.level"))));
+    // risk_level and factor are set through mustache templates upstream, so always strings.
     if let Some(level) = level {
-        let _ = path::set(doc, &format!("{BASE}.risk_level"), level);
+        let _ = path::set(
+            doc,
+            &format!("{BASE}.risk_level"),
+            Value::String(path::render(&level)),
+        );
     }
     let mut reasons = split_reasons(path::get(
         doc,
@@ -207,7 +213,13 @@ fn derive(doc: &mut Map<String, Value>, at: &str, behaviors_order: Option<&[Stri
         let _ = path::set(doc, &format!("{BASE}.risk_reasons"), Value::Array(list));
     }
     if at != BASE {
-        path::copy(doc, &format!("{at}.factor"), &format!("{BASE}.factor"));
+        if let Some(f) = non_empty(path::get(doc, &format!("{at}.factor"))) {
+            let _ = path::set(
+                doc,
+                &format!("{BASE}.factor"),
+                Value::String(path::render(&f)),
+            );
+        }
     }
     if let (Some(order), Some(Value::Object(behaviors))) =
         (behaviors_order, path::get(doc, &format!("{at}.behaviors")))

@@ -5,8 +5,9 @@
 //! Design choice: nothing is bundled. The user points at MaxMind `.mmdb` files and a uap-core
 //! `regexes.yaml`; without them the enriched fields are simply absent and [`Enrichment::describe`]
 //! says so, because silently inventing geo data would make rules on `source.as.*` untrustworthy.
-//! User agents are parsed with the `uaparser` crate (a maintained Rust port of uap-core's
-//! reference parser, loading the same `regexes.yaml` format Elasticsearch bundles).
+//! User agents are parsed with the `uaparser` crate (the established Rust implementation of
+//! uap-core, loading the same `regexes.yaml` format Elasticsearch bundles); the one value it does
+//! not report, the fourth version component, is recovered from the same regexes ([`UaBuild`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -40,6 +41,61 @@ pub struct Enrichment {
     city: Option<(Reader<Vec<u8>>, String)>,
     asn: Option<(Reader<Vec<u8>>, String)>,
     ua: Option<(UserAgentParser, String)>,
+    ua_build: Option<UaBuild>,
+}
+
+/// The fourth user-agent version component (uap-core's `patch_minor`, regex group 5), which
+/// Elasticsearch reports (`112.0.0.0`) and the `uaparser` crate drops. Same regexes, same order,
+/// same compile options as `uaparser`, so the first match is the one it used.
+struct UaBuild {
+    matchers: Vec<(regex::bytes::Regex, bool)>,
+}
+
+#[derive(Deserialize)]
+struct UaFile {
+    user_agent_parsers: Vec<UaEntry>,
+}
+
+#[derive(Deserialize)]
+struct UaEntry {
+    regex: String,
+    family_replacement: Option<String>,
+}
+
+impl UaBuild {
+    fn load(bytes: &[u8]) -> Result<Self, String> {
+        let file: UaFile = serde_yaml::from_slice(bytes).map_err(|e| e.to_string())?;
+        // uaparser removes escapes the regex crate rejects (`\!`, `\ `, `\/`).
+        let invalid = regex::Regex::new(r"\\([! /])").map_err(|e| e.to_string())?;
+        let mut matchers = Vec::with_capacity(file.user_agent_parsers.len());
+        for e in file.user_agent_parsers {
+            let re = regex::bytes::RegexBuilder::new(&invalid.replace_all(&e.regex, "$1"))
+                .unicode(false)
+                .size_limit(20 * (1 << 20))
+                .build()
+                .map_err(|e| e.to_string())?;
+            matchers.push((re, e.family_replacement.is_some()));
+        }
+        Ok(UaBuild { matchers })
+    }
+
+    fn build(&self, ua: &str) -> Option<String> {
+        for (re, has_family_replacement) in &self.matchers {
+            let Some(c) = re.captures(ua.as_bytes()) else {
+                continue;
+            };
+            // uaparser skips a match that yields no family and tries the next regex.
+            if !has_family_replacement && c.get(1).map_or(true, |m| m.as_bytes().is_empty()) {
+                continue;
+            }
+            return c
+                .get(5)
+                .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+        }
+        None
+    }
 }
 
 impl fmt::Debug for Enrichment {
@@ -72,6 +128,7 @@ impl Enrichment {
             city: None,
             asn: None,
             ua: None,
+            ua_build: None,
         }
     }
 
@@ -79,6 +136,7 @@ impl Enrichment {
     pub fn load(cfg: &EnrichmentConfig) -> Result<Self, OktaError> {
         let city = cfg.geoip_city_db.as_deref().map(open_mmdb).transpose()?;
         let asn = cfg.geoip_asn_db.as_deref().map(open_mmdb).transpose()?;
+        let mut ua_build = None;
         let ua = match cfg.ua_regexes.as_deref() {
             None => None,
             Some(p) => {
@@ -94,10 +152,19 @@ impl Enrichment {
                         path: p.to_path_buf(),
                         message: format!("expected a uap-core regexes.yaml: {e}"),
                     })?;
+                ua_build = Some(UaBuild::load(&bytes).map_err(|e| OktaError::Enrichment {
+                    path: p.to_path_buf(),
+                    message: format!("expected a uap-core regexes.yaml: {e}"),
+                })?);
                 Some((parser, p.display().to_string()))
             }
         };
-        Ok(Enrichment { city, asn, ua })
+        Ok(Enrichment {
+            city,
+            asn,
+            ua,
+            ua_build,
+        })
     }
 
     /// One line for the start-up log saying what will and will not be enriched.
@@ -128,7 +195,8 @@ impl Enrichment {
             &self.ua,
             path::get_str(doc, "user_agent.original").map(str::to_string),
         ) {
-            for (k, v) in parse_user_agent(parser, &original) {
+            let build = self.ua_build.as_ref().and_then(|b| b.build(&original));
+            for (k, v) in parse_user_agent(parser, &original, build.as_deref()) {
                 let _ = path::set(doc, &format!("user_agent.{k}"), v);
             }
         }
@@ -150,7 +218,7 @@ impl Enrichment {
 }
 
 /// Elasticsearch `user_agent` processor output with default properties (no `device.type`).
-fn parse_user_agent(parser: &UserAgentParser, ua: &str) -> Map<String, Value> {
+fn parse_user_agent(parser: &UserAgentParser, ua: &str, build: Option<&str>) -> Map<String, Value> {
     let client = parser.parse(ua);
     let mut out = Map::new();
     out.insert(
@@ -158,7 +226,12 @@ fn parse_user_agent(parser: &UserAgentParser, ua: &str) -> Map<String, Value> {
         Value::String(client.user_agent.family.to_string()),
     );
     let u = &client.user_agent;
-    if let Some(v) = dotted(&[u.major.as_deref(), u.minor.as_deref(), u.patch.as_deref()]) {
+    if let Some(v) = dotted(&[
+        u.major.as_deref(),
+        u.minor.as_deref(),
+        u.patch.as_deref(),
+        build,
+    ]) {
         out.insert("version".into(), Value::String(v));
     }
     // uaparser reports an unmatched OS as family "Other"; Elasticsearch then omits `os`.

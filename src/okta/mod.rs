@@ -13,6 +13,7 @@
 //! normalize(x, o)`. Use [`process`] with [`InputFormat::Okta`] to force mapping.
 
 pub mod category;
+mod config;
 mod debug_data;
 pub mod enrich;
 mod normalize;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use category::{CategoryEntry, CategoryTable};
+pub use config::NormalizeConfig;
 pub use enrich::{Enrichment, EnrichmentConfig};
 
 /// `ecs.version` written by every recent package version.
@@ -101,6 +103,8 @@ pub struct NormalizeOptions {
     pub categories: Arc<CategoryTable>,
     /// Collector `okta_url` (newest package versions), turned into `host.name`. Default none.
     pub okta_url: Option<String>,
+    /// `event.created`: when the record was read (e.g. the Kafka timestamp). Default none.
+    pub created: Option<DateTime<Utc>>,
 }
 
 impl NormalizeOptions {
@@ -112,10 +116,19 @@ impl NormalizeOptions {
             namespace: "default".to_string(),
             tags: vec!["forwarded".to_string(), "okta-system".to_string()],
             enrichment: None,
-            categories: Arc::new(CategoryTable::builtin()),
+            categories: builtin_categories(),
             okta_url: None,
+            created: None,
         }
     }
+}
+
+/// The built-in table, parsed once per process (options are cheap to create per batch).
+fn builtin_categories() -> Arc<CategoryTable> {
+    static TABLE: std::sync::OnceLock<Arc<CategoryTable>> = std::sync::OnceLock::new();
+    TABLE
+        .get_or_init(|| Arc::new(CategoryTable::builtin()))
+        .clone()
 }
 
 /// What an input document is.
@@ -128,7 +141,8 @@ pub enum InputKind {
 }
 
 /// Which input format the user declares (config / CLI `--input-format`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InputFormat {
     /// Decide per document with [`detect`].
     #[default]
@@ -228,4 +242,52 @@ pub fn document_id(doc: &Map<String, Value>) -> Option<&str> {
 /// Whether the pipeline failed on this document (`event.kind: pipeline_error`).
 pub fn is_pipeline_error(doc: &Map<String, Value>) -> bool {
     path::get_str(doc, "event.kind") == Some("pipeline_error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn detect_keys_on_raw_okta_top_level_fields() {
+        let cases = [
+            (json!({"eventType": "x"}), InputKind::RawOkta),
+            (json!({"uuid": null}), InputKind::RawOkta),
+            (
+                json!({"published": "2024-01-01T00:00:00Z"}),
+                InputKind::RawOkta,
+            ),
+            (
+                json!({"okta": {"event_type": "x"}, "event": {"action": "x"}}),
+                InputKind::Ecs,
+            ),
+            (json!({}), InputKind::Ecs),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(detect(&obj(doc.clone())), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn options_can_be_shared_across_worker_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<NormalizeOptions>();
+        assert_send_sync::<Enrichment>();
+    }
+
+    #[test]
+    fn document_id_is_the_okta_uuid() {
+        let opts = NormalizeOptions::new(Utc::now());
+        let doc = normalize(obj(json!({"uuid": "abc", "eventType": "x"})), &opts);
+        assert_eq!(document_id(&doc), Some("abc"));
+        assert_eq!(path::get_str(&doc, "event.id"), Some("abc"));
+    }
 }

@@ -69,6 +69,10 @@ pub(crate) fn run(mut doc: Map<String, Value>, opts: &NormalizeOptions) -> Map<S
     ] {
         let _ = set(&mut doc, p, Value::String(v));
     }
+    // The collector's read time; the pipeline never sets it (§1).
+    if let Some(created) = opts.created {
+        let _ = set(&mut doc, "event.created", Value::String(millis(created)));
+    }
     doc
 }
 
@@ -406,29 +410,33 @@ fn context_renames(doc: &mut Map<String, Value>) {
     }
 }
 
-/// Step 16. Fields copied "as a string" go through a mustache template upstream.
+/// Step 16. Upstream copies with `convert type: string` (scalars become their text; objects and
+/// arrays fail, ignored) except the IPs, which are copied as they are.
 fn ecs_copies(doc: &mut Map<String, Value>) {
-    copy(
-        doc,
-        "okta.client.user_agent.raw_user_agent",
-        "user_agent.original",
-    );
     copy(doc, "okta.client.ip", "client.ip");
     copy(doc, "okta.client.ip", "source.ip");
     for (from, to) in [
+        (
+            "okta.client.user_agent.raw_user_agent",
+            "user_agent.original",
+        ),
         ("okta.event_type", "event.action"),
         (
             "okta.security_context.as.organization.name",
             "client.as.organization.name",
         ),
+        ("okta.security_context.domain", "client.domain"),
+        ("okta.security_context.domain", "source.domain"),
         ("okta.uuid", "event.id"),
     ] {
-        if let Some(v) = get(doc, from).map(render) {
-            let _ = set(doc, to, Value::String(v));
+        match get(doc, from) {
+            None | Some(Value::Object(_) | Value::Array(_)) => {}
+            Some(v) => {
+                let v = render(v);
+                let _ = set(doc, to, Value::String(v));
+            }
         }
     }
-    copy(doc, "okta.security_context.domain", "client.domain");
-    copy(doc, "okta.security_context.domain", "source.domain");
 }
 
 /// Step 19: actor copies, then `related.user` (display name, target name, user name) and

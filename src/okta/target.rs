@@ -34,15 +34,14 @@ pub(crate) fn run(doc: &mut Map<String, Value>) -> Result<(), Failure> {
         t.insert("alternate_id".into(), alt);
         let name = t.remove("displayName").unwrap_or(Value::Null);
         t.insert("display_name".into(), name);
-        if let Some(detail) = t.remove("detailEntry") {
-            if let Value::Object(d) = detail {
-                let kept: Map<String, Value> = d
-                    .into_iter()
-                    .filter(|(k, _)| KEPT_DETAIL_KEYS.contains(&k.as_str()))
-                    .collect();
-                if !kept.is_empty() {
-                    t.insert("detailEntry".into(), Value::Object(kept));
-                }
+        // A non-object detailEntry is dropped like the unkept keys.
+        if let Some(Value::Object(d)) = t.remove("detailEntry") {
+            let kept: Map<String, Value> = d
+                .into_iter()
+                .filter(|(k, _)| KEPT_DETAIL_KEYS.contains(&k.as_str()))
+                .collect();
+            if !kept.is_empty() {
+                t.insert("detailEntry".into(), Value::Object(kept));
             }
         }
         if let Some(Value::Object(change)) = t.get_mut("changeDetails") {
