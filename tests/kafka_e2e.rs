@@ -266,3 +266,50 @@ fn slow_workers_stop_the_consumer_and_nothing_is_lost() {
     let ids: BTreeSet<String> = alerts.iter().filter_map(|a| a.key.clone()).collect();
     assert_eq!(ids, expected);
 }
+
+#[test]
+fn a_second_instance_joining_mid_stream_loses_nothing() {
+    let names = Names::new("rebal");
+    create_topic(broker(), &names.input, 4);
+    let (inputs, expected) = workload(3000, 20);
+    let ends = produce_all(broker(), &names.input, &inputs);
+    let slow = || support::evaluator::slow_evaluator_factory(Duration::from_millis(2));
+    let extra = "[pipeline]\nworkers = 2\nmax_in_flight = 200\n";
+    let first = StageThread::start(settings(&names, free_port(), extra), slow());
+    wait_until("first instance to make progress", T, || {
+        first.metrics.events_completed.get() >= 500
+    });
+    // Joining revokes the first instance's partitions mid-stream: what it finished is
+    // committed, what it had in flight is redelivered to whichever instance owns it next.
+    let second = StageThread::start(settings(&names, free_port(), extra), slow());
+    wait_committed(broker(), &names.group, &names.input, &ends, T);
+    let alerts = read_topic(
+        broker(),
+        &names.alerts,
+        expected.len(),
+        Duration::from_secs(1),
+        T,
+    );
+    let both = first.metrics.events_completed.get() + second.metrics.events_completed.get();
+    let second_consumed = second
+        .metrics
+        .events_consumed
+        .with_label_values(&[&names.input])
+        .get();
+    assert!(
+        second_consumed > 0,
+        "the second instance never got partitions: no rebalance"
+    );
+    first.stop(T).expect("first stops");
+    second.stop(T).expect("second stops");
+    assert!(both >= inputs.len() as u64);
+    let mut docs: HashMap<String, Vec<u8>> = HashMap::new();
+    for a in &alerts {
+        let key = a.key.clone().unwrap();
+        if let Some(prev) = docs.insert(key.clone(), a.payload.clone()) {
+            assert_eq!(prev, a.payload, "a duplicate of {key} must be identical");
+        }
+    }
+    let ids: BTreeSet<String> = docs.into_keys().collect();
+    assert_eq!(ids, expected);
+}

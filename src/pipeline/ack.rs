@@ -90,6 +90,26 @@ impl OffsetTracker {
         }
     }
 
+    /// Forgets the newest pending offset of a partition without completing it (an event
+    /// dropped at shutdown before evaluation). Only the newest may go: forgetting an older one
+    /// would let later offsets be stored past it.
+    pub fn abandon_last(&mut self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
+        let Some(state) = self.parts.get_mut(tp) else {
+            return false;
+        };
+        if state.epoch != epoch {
+            return false;
+        }
+        match state.pending.last_key_value() {
+            Some((&last, &false)) if last == offset => {
+                state.pending.remove(&offset);
+                self.in_flight -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Offsets consumed and not complete.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -129,6 +149,10 @@ impl Acker {
 
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight()
+    }
+
+    pub fn abandon_last(&self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
+        self.lock().abandon_last(tp, offset, epoch)
     }
 }
 
@@ -257,6 +281,21 @@ mod tests {
         assert!(!t.complete(&tp(0), 1, old));
         assert_eq!(t.take_ready(), vec![]);
         assert!(t.complete(&tp(0), 1, new));
+        assert_eq!(t.take_ready(), vec![(tp(0), 1)]);
+    }
+
+    #[test]
+    fn only_the_newest_offset_can_be_abandoned() {
+        let mut t = OffsetTracker::default();
+        let e = t.begin(&tp(0), 1);
+        t.begin(&tp(0), 2);
+        assert!(
+            !t.abandon_last(&tp(0), 1, e),
+            "abandoning 1 would let 2 be stored past it"
+        );
+        assert!(t.abandon_last(&tp(0), 2, e));
+        assert_eq!(t.in_flight(), 1);
+        assert!(t.complete(&tp(0), 1, e));
         assert_eq!(t.take_ready(), vec![(tp(0), 1)]);
     }
 

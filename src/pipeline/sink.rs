@@ -308,7 +308,21 @@ impl Sink {
             .producer_errors
             .with_label_values(&[kind.label(), &code])
             .inc();
-        warn!(kind = kind.label(), error = %e, "Produce failed; retrying.");
+        let permanent = matches!(
+            e.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::MessageSizeTooLarge
+                    | RDKafkaErrorCode::InvalidMessageSize
+                    | RDKafkaErrorCode::MessageBatchTooLarge
+            )
+        );
+        if permanent {
+            // Retrying cannot succeed until the broker or producer limits change; the
+            // partition stalls (nothing is lost) until an operator acts.
+            error!(kind = kind.label(), error = %e, "Record too large for the broker; retrying.");
+        } else {
+            warn!(kind = kind.label(), error = %e, "Produce failed; retrying.");
+        }
     }
 
     /// A fatal producer error (e.g. idempotence sequence broken) makes the producer unusable.

@@ -230,9 +230,25 @@ impl FetchLoop<'_> {
             drop(msg);
             self.metrics.queue_depth.inc();
             // Waits while the worker's queue is full: this is what stops fetching.
-            if self.pool.sender_for(&tp.0, tp.1).send(item).await.is_err() {
-                warn!("Worker queue closed; stopping the consumer.");
-                return LoopEnd::Fatal;
+            let sent = tokio::select! {
+                biased;
+                _ = shutdown.changed() => None,
+                sent = self.pool.sender_for(&tp.0, tp.1).send(item) => Some(sent),
+            };
+            match sent {
+                Some(Ok(())) => {}
+                Some(Err(_)) => {
+                    warn!("Worker queue closed; stopping the consumer.");
+                    return LoopEnd::Fatal;
+                }
+                None => {
+                    // Shutdown while a full queue held this event: it was never evaluated. It
+                    // is the newest offset of its partition, so forgetting it cannot let a
+                    // later offset be stored; it will be redelivered.
+                    self.metrics.queue_depth.dec();
+                    self.acker.abandon_last(&tp, offset, epoch);
+                    return LoopEnd::Shutdown;
+                }
             }
         }
     }
