@@ -30,8 +30,31 @@ use rulestream::metrics::Metrics;
 use rulestream::pipeline::EvaluatorFactory;
 
 /// The one place the bench chooses its evaluator. Swap in the real engine here.
+/// `BENCH_EVALUATOR=noop` measures the pipeline alone (no parsing, no alerts).
 fn evaluator_factory() -> Arc<dyn EvaluatorFactory> {
-    evaluator::test_evaluator_factory()
+    match std::env::var("BENCH_EVALUATOR").as_deref() {
+        Ok("noop") => Arc::new(Noop),
+        _ => evaluator::test_evaluator_factory(),
+    }
+}
+
+struct Noop;
+
+impl EvaluatorFactory for Noop {
+    fn evaluator(&self) -> Box<dyn rulestream::pipeline::Evaluate + Send> {
+        Box::new(Noop)
+    }
+}
+
+impl rulestream::pipeline::Evaluate for Noop {
+    fn evaluate(
+        &mut self,
+        _raw: &[u8],
+        _origin: &rulestream::engine::EventOrigin<'_>,
+        _out: &mut Vec<rulestream::engine::AlertOut>,
+    ) -> Result<(), rulestream::engine::EventError> {
+        Ok(())
+    }
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;

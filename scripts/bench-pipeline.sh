@@ -11,7 +11,8 @@
 # throughput as a ratio of the baseline, then offer BENCH_RATE events/s for BENCH_SECONDS to a
 # fresh topic and print the consume→alert-acknowledged latency histogram.
 # Memory: tansu keeps topics in RAM (1M events ≈ 3.5 GB in the broker).
-# The evaluator is chosen in one place: evaluator_factory() in examples/pipeline_bench.rs.
+# The evaluator is chosen in one place: evaluator_factory() in examples/pipeline_bench.rs
+# (BENCH_EVALUATOR=noop measures the pipeline without any evaluation work).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

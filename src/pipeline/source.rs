@@ -21,7 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 use super::ack::{Acker, EventAck, TopicPartition};
-use super::workers::{Pool, WorkItem};
+use super::workers::{Pool, Router, WorkItem};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -139,6 +139,7 @@ impl FetchLoop<'_> {
         let mut counters: HashMap<String, prometheus::IntCounter> = HashMap::new();
         let mut indexes: HashMap<String, Option<Arc<str>>> = HashMap::new();
         let mut topics: HashMap<String, Arc<str>> = HashMap::new();
+        let mut router = Router::default();
         // Stored offsets are picked up by auto-commit; storing every 100 ms keeps the commit
         // lag small without touching the consumer per event.
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -228,12 +229,13 @@ impl FetchLoop<'_> {
                 ack,
             };
             drop(msg);
+            let worker = router.worker_for(&tp.0, tp.1, self.pool.len());
             self.metrics.queue_depth.inc();
             // Waits while the worker's queue is full: this is what stops fetching.
             let sent = tokio::select! {
                 biased;
                 _ = shutdown.changed() => None,
-                sent = self.pool.sender_for(&tp.0, tp.1).send(item) => Some(sent),
+                sent = self.pool.sender(worker).send(item) => Some(sent),
             };
             match sent {
                 Some(Ok(())) => {}

@@ -1,12 +1,11 @@
 //! The evaluation pool: a fixed set of OS threads, each with its own evaluator and bounded queue.
 //!
 //! Design: rule evaluation is CPU work, so it runs on dedicated threads, never on the tokio
-//! workers. Events are routed by (topic, partition) to one worker, so events of a partition are
+//! workers. Each (topic, partition) is pinned to one worker, so events of a partition are
 //! evaluated and their alerts enqueued in offset order. Queues are bounded: a full queue makes
 //! the consumer's `send` wait, which stops fetching (backpressure instead of buffering).
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -61,17 +60,38 @@ impl Pool {
         Ok(Pool { senders, threads })
     }
 
-    /// The queue for events of this partition.
-    pub fn sender_for(&self, topic: &str, partition: i32) -> &mpsc::Sender<WorkItem> {
-        let mut h = DefaultHasher::new();
-        (topic, partition).hash(&mut h);
-        &self.senders[(h.finish() % self.senders.len() as u64) as usize]
+    /// Number of workers.
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// The queue of worker `i` (callers keep a partition on one worker: see [`Router`]).
+    pub fn sender(&self, i: usize) -> &mpsc::Sender<WorkItem> {
+        &self.senders[i % self.senders.len()]
     }
 
     /// Closes the queues; workers finish what is queued and exit. Returns the join handles.
     pub fn close(self) -> Vec<JoinHandle<()>> {
         drop(self.senders);
         self.threads
+    }
+}
+
+/// Pins each (topic, partition) to one worker, round-robin in order of first appearance.
+/// Hashing was tried first: with few partitions it often put most of them on one worker (4
+/// partitions on 2 workers all landed on one in a bench run), leaving cores idle.
+#[derive(Default)]
+pub struct Router {
+    routes: HashMap<(Arc<str>, i32), usize>,
+}
+
+impl Router {
+    pub fn worker_for(&mut self, topic: &Arc<str>, partition: i32, workers: usize) -> usize {
+        let next = self.routes.len() % workers.max(1);
+        *self
+            .routes
+            .entry((topic.clone(), partition))
+            .or_insert(next)
     }
 }
 
@@ -152,5 +172,20 @@ fn worker_loop(
             }
         }
         ack.done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_spreads_partitions_and_keeps_each_on_one_worker() {
+        let mut r = Router::default();
+        let t: Arc<str> = Arc::from("t");
+        let first: Vec<usize> = (0..4).map(|p| r.worker_for(&t, p, 2)).collect();
+        assert_eq!(first, vec![0, 1, 0, 1]);
+        let again: Vec<usize> = (0..4).rev().map(|p| r.worker_for(&t, p, 2)).collect();
+        assert_eq!(again, vec![1, 0, 1, 0]);
     }
 }
