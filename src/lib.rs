@@ -8,10 +8,12 @@
 
 pub mod alert;
 pub mod cli;
+pub mod config;
 pub mod diag;
 pub mod engine;
 pub mod event;
 pub mod kql;
+pub mod metrics;
 pub mod okta;
 pub mod pipeline;
 pub mod rules;

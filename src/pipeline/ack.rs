@@ -1,0 +1,349 @@
+//! Offset bookkeeping: which consumed offsets are finished, and which offset may be stored.
+//!
+//! Design: kept apart from all I/O (like vector's finalizer) so the at-least-once rule is unit
+//! tested on its own. Per partition, offsets are registered in consumption order; an offset may
+//! be stored only when it and every earlier offset of that partition are complete. Revoking a
+//! partition drops its state and starts a new *epoch*: completions from before the revoke are
+//! ignored, so a late ack can never store an offset for an assignment we no longer own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// A (topic, partition) pair.
+pub type TopicPartition = (Arc<str>, i32);
+
+#[derive(Debug)]
+struct PartitionState {
+    epoch: u64,
+    /// Offset → complete?
+    pending: BTreeMap<i64, bool>,
+    /// Highest offset whose prefix is complete and not yet handed out for storing.
+    ready: Option<i64>,
+}
+
+/// Pure offset tracker. Not thread-safe by itself; [`Acker`] wraps it in a mutex.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    parts: HashMap<TopicPartition, PartitionState>,
+    next_epoch: u64,
+    in_flight: usize,
+}
+
+impl OffsetTracker {
+    /// Registers a consumed offset; returns the epoch its completion must quote.
+    pub fn begin(&mut self, tp: &TopicPartition, offset: i64) -> u64 {
+        let next_epoch = &mut self.next_epoch;
+        let state = self.parts.entry(tp.clone()).or_insert_with(|| {
+            *next_epoch += 1;
+            PartitionState {
+                epoch: *next_epoch,
+                pending: BTreeMap::new(),
+                ready: None,
+            }
+        });
+        if state.pending.insert(offset, false).is_none() {
+            self.in_flight += 1;
+        }
+        state.epoch
+    }
+
+    /// Marks an offset complete. Returns true when it counted (same epoch, still pending).
+    pub fn complete(&mut self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
+        let Some(state) = self.parts.get_mut(tp) else {
+            return false;
+        };
+        if state.epoch != epoch {
+            return false;
+        }
+        match state.pending.get_mut(&offset) {
+            Some(done @ false) => *done = true,
+            _ => return false,
+        }
+        self.in_flight -= 1;
+        while let Some(entry) = state.pending.first_entry() {
+            if !*entry.get() {
+                break;
+            }
+            let (offset, _) = entry.remove_entry();
+            state.ready = Some(offset);
+        }
+        true
+    }
+
+    /// Offsets ready to store (last complete offset of a complete prefix), taken once each.
+    pub fn take_ready(&mut self) -> Vec<(TopicPartition, i64)> {
+        let mut out = Vec::new();
+        for (tp, state) in &mut self.parts {
+            if let Some(offset) = state.ready.take() {
+                out.push((tp.clone(), offset));
+            }
+        }
+        out
+    }
+
+    /// Forgets a partition (rebalance): pending offsets are dropped, late completions ignored.
+    pub fn revoke(&mut self, tp: &TopicPartition) {
+        if let Some(state) = self.parts.remove(tp) {
+            self.in_flight -= state.pending.values().filter(|done| !**done).count();
+        }
+    }
+
+    /// Forgets the newest pending offset of a partition without completing it (an event
+    /// dropped at shutdown before evaluation). Only the newest may go: forgetting an older one
+    /// would let later offsets be stored past it.
+    pub fn abandon_last(&mut self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
+        let Some(state) = self.parts.get_mut(tp) else {
+            return false;
+        };
+        if state.epoch != epoch {
+            return false;
+        }
+        match state.pending.last_key_value() {
+            Some((&last, &false)) if last == offset => {
+                state.pending.remove(&offset);
+                self.in_flight -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Offsets consumed and not complete.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}
+
+/// Thread-safe tracker shared by the source, the workers and the sink.
+#[derive(Debug, Default)]
+pub struct Acker {
+    tracker: Mutex<OffsetTracker>,
+}
+
+impl Acker {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
+        // A panic while holding this lock cannot leave the tracker half-updated in a way that
+        // loses data (at worst an offset is never stored, i.e. redelivered), so recover.
+        self.tracker
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub fn begin(&self, tp: &TopicPartition, offset: i64) -> u64 {
+        self.lock().begin(tp, offset)
+    }
+
+    pub fn complete(&self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
+        self.lock().complete(tp, offset, epoch)
+    }
+
+    pub fn take_ready(&self) -> Vec<(TopicPartition, i64)> {
+        self.lock().take_ready()
+    }
+
+    pub fn revoke(&self, tp: &TopicPartition) {
+        self.lock().revoke(tp)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight()
+    }
+
+    pub fn abandon_last(&self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
+        self.lock().abandon_last(tp, offset, epoch)
+    }
+}
+
+/// Completion handle of one consumed event. Clone it once per output (alert or dead letter)
+/// with [`EventAck::share`]; each share calls [`EventAck::done`] when its output is
+/// acknowledged. The event completes when the last share is done. A share dropped without
+/// `done` keeps the event incomplete forever: its offset is never stored (redelivered later).
+pub struct EventAck {
+    inner: Arc<AckInner>,
+}
+
+struct AckInner {
+    acker: Arc<Acker>,
+    tp: TopicPartition,
+    offset: i64,
+    epoch: u64,
+    received: Instant,
+    remaining: AtomicUsize,
+    on_complete: Box<dyn Fn() + Send + Sync>,
+}
+
+impl EventAck {
+    /// A handle with one share (the evaluation itself).
+    pub fn new(
+        acker: Arc<Acker>,
+        tp: TopicPartition,
+        offset: i64,
+        epoch: u64,
+        on_complete: Box<dyn Fn() + Send + Sync>,
+    ) -> EventAck {
+        EventAck {
+            inner: Arc::new(AckInner {
+                acker,
+                tp,
+                offset,
+                epoch,
+                received: Instant::now(),
+                remaining: AtomicUsize::new(1),
+                on_complete,
+            }),
+        }
+    }
+
+    /// Another share that must be done before the event completes.
+    pub fn share(&self) -> EventAck {
+        self.inner.remaining.fetch_add(1, Ordering::AcqRel);
+        EventAck {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// When the event was consumed.
+    pub fn received(&self) -> Instant {
+        self.inner.received
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.inner.tp.0
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.inner.tp.1
+    }
+
+    pub fn offset(&self) -> i64 {
+        self.inner.offset
+    }
+
+    /// This share's output is acknowledged.
+    pub fn done(self) {
+        if self.inner.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let i = &self.inner;
+            if i.acker.complete(&i.tp, i.offset, i.epoch) {
+                (i.on_complete)();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(p: i32) -> TopicPartition {
+        (Arc::from("t"), p)
+    }
+
+    #[test]
+    fn stores_only_a_complete_prefix() {
+        let mut t = OffsetTracker::default();
+        let e = t.begin(&tp(0), 10);
+        t.begin(&tp(0), 11);
+        t.begin(&tp(0), 12);
+        assert!(t.complete(&tp(0), 12, e));
+        assert_eq!(t.take_ready(), vec![]);
+        assert!(t.complete(&tp(0), 10, e));
+        assert_eq!(t.take_ready(), vec![(tp(0), 10)]);
+        assert!(t.complete(&tp(0), 11, e));
+        assert_eq!(t.take_ready(), vec![(tp(0), 12)]);
+        assert_eq!(t.take_ready(), vec![]);
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn partitions_are_independent() {
+        let mut t = OffsetTracker::default();
+        let e0 = t.begin(&tp(0), 5);
+        let e1 = t.begin(&tp(1), 7);
+        t.begin(&tp(0), 6);
+        assert!(t.complete(&tp(1), 7, e1));
+        assert_eq!(t.take_ready(), vec![(tp(1), 7)]);
+        assert!(t.complete(&tp(0), 6, e0));
+        assert_eq!(t.take_ready(), vec![]);
+        assert_eq!(t.in_flight(), 1);
+    }
+
+    #[test]
+    fn completions_from_before_a_revoke_are_ignored() {
+        let mut t = OffsetTracker::default();
+        let old = t.begin(&tp(0), 1);
+        t.begin(&tp(0), 2);
+        t.revoke(&tp(0));
+        assert_eq!(t.in_flight(), 0);
+        let new = t.begin(&tp(0), 1);
+        assert_ne!(old, new);
+        assert!(!t.complete(&tp(0), 1, old));
+        assert_eq!(t.take_ready(), vec![]);
+        assert!(t.complete(&tp(0), 1, new));
+        assert_eq!(t.take_ready(), vec![(tp(0), 1)]);
+    }
+
+    #[test]
+    fn only_the_newest_offset_can_be_abandoned() {
+        let mut t = OffsetTracker::default();
+        let e = t.begin(&tp(0), 1);
+        t.begin(&tp(0), 2);
+        assert!(
+            !t.abandon_last(&tp(0), 1, e),
+            "abandoning 1 would let 2 be stored past it"
+        );
+        assert!(t.abandon_last(&tp(0), 2, e));
+        assert_eq!(t.in_flight(), 1);
+        assert!(t.complete(&tp(0), 1, e));
+        assert_eq!(t.take_ready(), vec![(tp(0), 1)]);
+    }
+
+    #[test]
+    fn double_completion_counts_once() {
+        let mut t = OffsetTracker::default();
+        let e = t.begin(&tp(0), 1);
+        t.begin(&tp(0), 2);
+        assert!(t.complete(&tp(0), 2, e));
+        assert!(!t.complete(&tp(0), 2, e));
+        assert_eq!(t.in_flight(), 1);
+    }
+
+    #[test]
+    fn event_completes_after_its_last_share() {
+        let acker = Arc::new(Acker::default());
+        let e = acker.begin(&tp(0), 3);
+        let completed = Arc::new(AtomicUsize::new(0));
+        let c = completed.clone();
+        let ack = EventAck::new(
+            acker.clone(),
+            tp(0),
+            3,
+            e,
+            Box::new(move || {
+                c.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
+        let a = ack.share();
+        let b = ack.share();
+        ack.done();
+        a.done();
+        assert_eq!(acker.take_ready(), vec![]);
+        assert_eq!(completed.load(Ordering::SeqCst), 0);
+        b.done();
+        assert_eq!(acker.take_ready(), vec![(tp(0), 3)]);
+        assert_eq!(completed.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn dropped_share_never_completes() {
+        let acker = Arc::new(Acker::default());
+        let e = acker.begin(&tp(0), 3);
+        let ack = EventAck::new(acker.clone(), tp(0), 3, e, Box::new(|| {}));
+        let lost = ack.share();
+        ack.done();
+        drop(lost);
+        assert_eq!(acker.take_ready(), vec![]);
+        assert_eq!(acker.in_flight(), 1);
+    }
+}

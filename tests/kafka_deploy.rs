@@ -1,0 +1,93 @@
+//! The deployment files agree with the code: docker-compose.yml and config/prometheus.yml are
+//! valid YAML, the compose command line is a valid `rulestream run` command line, and Prometheus
+//! scrapes the port rulestream listens on. YAML is parsed by python3 + PyYAML (no YAML crate in
+//! the project); the test fails, not skips, without them (`python3 -m pip install pyyaml`).
+
+use std::path::Path;
+use std::process::Command;
+
+use clap::Parser;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn yaml_to_json(path: &str) -> serde_json::Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(Path::new(ROOT).join(path))
+        .output()
+        .expect("python3 is needed to parse YAML");
+    assert!(
+        out.status.success(),
+        "cannot parse {path} (needs PyYAML: python3 -m pip install pyyaml): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json from python")
+}
+
+#[derive(clap::Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    Run(rulestream::config::RunArgs),
+}
+
+#[test]
+fn compose_runs_a_valid_rulestream_command_scraped_by_prometheus() {
+    let compose = yaml_to_json("docker-compose.yml");
+    let services = compose["services"].as_object().expect("services");
+    for name in ["kafka", "kafka-init", "rulestream", "prometheus"] {
+        assert!(services.contains_key(name), "service {name} missing");
+    }
+    assert!(services["kafka"]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with("apache/kafka:"));
+    assert_eq!(services["rulestream"]["build"], ".");
+
+    let args: Vec<String> = services["rulestream"]["command"]
+        .as_array()
+        .expect("command list")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").to_string())
+        .collect();
+    let cli = Cli::try_parse_from(std::iter::once("rulestream".to_string()).chain(args))
+        .expect("compose command parses as `rulestream run`");
+    let Cmd::Run(mut run) = cli.cmd;
+    assert_eq!(
+        run.config.as_deref(),
+        Some(Path::new("/etc/rulestream/rulestream.toml"))
+    );
+    // The image ships config/rulestream.toml at that path: load the repo copy instead.
+    run.config = Some(Path::new(ROOT).join("config/rulestream.toml"));
+    let settings = rulestream::config::Settings::load(&run).expect("compose settings are valid");
+    assert_eq!(settings.kafka.brokers, "kafka:9092");
+    let port = settings.metrics_addr.port();
+
+    // Every topic rulestream uses is created by kafka-init (auto-create is off).
+    let init = services["kafka-init"]["command"].to_string();
+    let mut topics = settings.kafka.input_topics.clone();
+    topics.push(settings.kafka.alerts_topic.clone());
+    topics.extend(settings.kafka.dead_letter_topic.clone());
+    for t in &topics {
+        assert!(init.contains(t.as_str()), "kafka-init does not create {t}");
+    }
+
+    let volumes = services["prometheus"]["volumes"].to_string();
+    assert!(volumes.contains("./config/prometheus.yml"));
+    let prom = yaml_to_json("config/prometheus.yml");
+    let targets = prom["scrape_configs"][0]["static_configs"][0]["targets"].to_string();
+    assert!(
+        targets.contains(&format!("rulestream:{port}")),
+        "{targets} vs port {port}"
+    );
+
+    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("COPY config/rulestream.toml /etc/rulestream/rulestream.toml"));
+}
