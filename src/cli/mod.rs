@@ -8,6 +8,7 @@ mod eval;
 mod filter;
 mod input;
 mod normalize;
+mod run;
 
 use std::process::ExitCode;
 
@@ -38,18 +39,8 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(name = "rulestream", version, after_help = EXAMPLES, max_term_width = 100)]
 struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +49,7 @@ enum Command {
     Eval(eval::EvalArgs),
     Check(check::CheckArgs),
     Normalize(normalize::NormalizeArgs),
+    Run(crate::config::RunArgs),
 }
 
 /// Entry point of the binary.
@@ -74,25 +66,34 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.log_format);
     match cli.command {
-        Command::Filter(args) => filter::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Filter(args) => {
+            init_logging();
+            filter::run(args)
+        }
+        Command::Eval(args) => {
+            init_logging();
+            eval::run(args)
+        }
         Command::Check(args) => check::run(args),
-        Command::Normalize(args) => normalize::run(args),
+        Command::Normalize(args) => {
+            init_logging();
+            normalize::run(args)
+        }
+        // `run` sets up logging itself, in the format its config asks for.
+        Command::Run(args) => run::run(args),
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Human-readable logs on stderr for the file commands (`RUST_LOG` filters; default: warnings,
+/// so that stderr carries the per-line reports a user asked for, not chatter).
+fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Writes `error: …` to stderr and returns `code`.

@@ -1,0 +1,107 @@
+//! `rulestream run`: the Kafka stage with the rule engine plugged in.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::alert::AlertContext;
+use crate::config::{RunArgs, Settings};
+use crate::engine::ruleset::{Engine, EngineSettings, Evaluator, RuleOutcome};
+use crate::engine::{AlertOut, EventError, EventOrigin};
+use crate::okta::NormalizeOptions;
+use crate::pipeline::{self, Evaluate, EvaluatorFactory};
+
+/// Hands each pipeline worker its own evaluator of the shared engine.
+struct EngineFactory(Arc<Engine>);
+
+impl EvaluatorFactory for EngineFactory {
+    fn evaluator(&self) -> Box<dyn Evaluate + Send> {
+        Box::new(self.0.evaluator())
+    }
+}
+
+impl Evaluate for Evaluator {
+    fn evaluate(
+        &mut self,
+        raw: &[u8],
+        origin: &EventOrigin<'_>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        Evaluator::evaluate(self, raw, origin, out)
+    }
+}
+
+/// Loads and compiles the rules `settings` names; reports every rule that does not run.
+/// `None` when no rule runs (a stage that can never alert is a configuration mistake).
+pub fn build_engine(settings: &Settings) -> Result<Engine, String> {
+    if settings.rules.is_empty() {
+        return Err("no rules: give --rules DIR or `rules = [...]` in the config file".into());
+    }
+    let report = crate::rules::load_dirs(&settings.rules);
+    for error in &report.errors {
+        tracing::error!(%error, "Rule file not loaded.");
+    }
+    let engine_settings = EngineSettings {
+        alert: AlertContext {
+            space_id: settings.alert.space_id.clone(),
+            kibana_version: settings.alert.kibana_version.clone(),
+            public_base_url: settings.alert.kibana_public_url.clone(),
+            ..AlertContext::default()
+        },
+        input_format: match settings.input_format {
+            crate::config::InputFormat::Auto => crate::okta::InputFormat::Auto,
+            crate::config::InputFormat::Okta => crate::okta::InputFormat::Okta,
+            crate::config::InputFormat::Ecs => crate::okta::InputFormat::Ecs,
+        },
+        normalize: NormalizeOptions::new(chrono::Utc::now()),
+    };
+    let (engine, statuses) = Engine::new(report.rules, engine_settings);
+    for status in &statuses {
+        let path = status.rule.path.display();
+        match &status.outcome {
+            RuleOutcome::Ok => {}
+            RuleOutcome::Unsupported(why) => {
+                tracing::warn!(rule = %path, %why, "Rule does not run.")
+            }
+            RuleOutcome::Error {
+                line,
+                column,
+                message,
+            } => {
+                tracing::error!(rule = %format!("{path}:{line}:{column}"), %message, "Rule is broken and does not run.")
+            }
+        }
+    }
+    if engine.rule_count() == 0 {
+        return Err(format!(
+            "none of the {} rules loaded from {:?} can run (see `rulestream check`)",
+            statuses.len(),
+            settings.rules
+        ));
+    }
+    tracing::info!(
+        rules = engine.rule_count(),
+        evaluated_on_every_event = engine.unanchored_rule_count(),
+        run_id = %engine.settings().alert.run_id,
+        "Rules compiled."
+    );
+    Ok(engine)
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    let settings = match Settings::load(&args) {
+        Ok(s) => s,
+        Err(e) => return super::fail(2, e),
+    };
+    pipeline::init_tracing(settings.log_format);
+    let engine = match build_engine(&settings) {
+        Ok(engine) => Arc::new(engine),
+        Err(e) => return super::fail(2, e),
+    };
+    match pipeline::run(settings, Arc::new(EngineFactory(engine))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "Stage stopped.");
+            super::fail(1, format!("{e:#}"))
+        }
+    }
+}
