@@ -7,6 +7,7 @@ mod common;
 mod eval;
 mod filter;
 mod input;
+mod kafka_tools;
 mod normalize;
 mod run;
 
@@ -50,6 +51,8 @@ enum Command {
     Check(check::CheckArgs),
     Normalize(normalize::NormalizeArgs),
     Run(crate::config::RunArgs),
+    Produce(kafka_tools::ProduceArgs),
+    Consume(kafka_tools::ConsumeArgs),
 }
 
 /// Entry point of the binary.
@@ -82,6 +85,14 @@ pub fn main() -> ExitCode {
         }
         // `run` sets up logging itself, in the format its config asks for.
         Command::Run(args) => run::run(args),
+        Command::Produce(args) => {
+            init_logging();
+            kafka_tools::produce(args)
+        }
+        Command::Consume(args) => {
+            init_logging();
+            kafka_tools::consume(args)
+        }
     }
 }
 
