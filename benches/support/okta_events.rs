@@ -84,3 +84,45 @@ pub fn okta_events(n: usize) -> Vec<Vec<u8>> {
 pub fn bench_settings() -> rulestream::engine::ruleset::EngineSettings {
     rulestream::engine::ruleset::EngineSettings::default()
 }
+
+/// `n` raw Okta System Log events (as Okta's API sends them), from the integration's raw fixture
+/// lines with fresh `uuid`s and times; 1% carry an action an Okta query rule alerts on.
+#[allow(dead_code)]
+pub fn raw_okta_events(n: usize) -> Vec<Vec<u8>> {
+    let path = shared_data("okta-integration/test-okta-system-yes-flattened-events.log");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("benchmark data {} is missing: {e}", path.display()));
+    let docs: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("raw fixture is JSON"))
+        .collect();
+    (0..n)
+        .map(|i| {
+            let mut doc = docs[i % docs.len()].clone();
+            let id = format!("{:08x}-4a7c-11f0-9e3d-{:012x}", i as u32, i as u64 * 7919);
+            let second = i % 86_400;
+            doc["uuid"] = json!(id);
+            doc["published"] = json!(format!(
+                "2025-06-03T{:02}:{:02}:{:02}.{:03}Z",
+                second / 3600,
+                second / 60 % 60,
+                second % 60,
+                i % 1000
+            ));
+            if i % 100 != 7 {
+                // See `okta_events`: risk behaviors alert; keep them on the alerting 1% only.
+                if let Some(debug) = doc
+                    .pointer_mut("/debugContext/debugData")
+                    .and_then(Value::as_object_mut)
+                {
+                    debug.remove("behaviors");
+                    debug.remove("risk");
+                }
+            } else {
+                doc["eventType"] = json!(ALERTING_ACTIONS[(i / 100) % ALERTING_ACTIONS.len()]);
+            }
+            serde_json::to_vec(&doc).expect("serializable")
+        })
+        .collect()
+}
