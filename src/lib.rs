@@ -10,6 +10,7 @@ pub mod alert;
 pub mod cli;
 pub mod diag;
 pub mod engine;
+pub mod eql;
 pub mod event;
 pub mod kql;
 pub mod okta;
