@@ -67,6 +67,8 @@ pub(crate) enum Node {
     Any(FieldSlot, ValueTest),
     /// Pushdown `exists` (`!= null`) or its negation (`== null`).
     Exists(FieldSlot, bool),
+    /// Script `IsNull` (`true`) / `IsNotNull` (`false`): never null itself.
+    IsNull(Box<Node>, bool),
     Cmp(CmpOp, Box<Node>, Box<Node>),
     Arith(ArithOp, Box<Node>, Box<Node>),
     Neg(Box<Node>),
@@ -373,6 +375,18 @@ impl Compiler<'_> {
             ),
         };
         let Some(value) = constant else {
+            // Elasticsearch's optimizer turns `x == null` / `x != null` into `IsNull(x)` /
+            // `IsNotNull(x)` for any expression, not only fields (`ReplaceNullChecks`).
+            if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                let (l, r) = (self.node(left)?, self.node(right)?);
+                let other = match (l, r) {
+                    (Node::Const(Val::Null), x) | (x, Node::Const(Val::Null)) => Some(x),
+                    (l, r) => return Ok(fold(Node::Cmp(op, Box::new(l), Box::new(r)))),
+                };
+                if let Some(x) = other {
+                    return Ok(fold(Node::IsNull(Box::new(x), op == CmpOp::Eq)));
+                }
+            }
             return Ok(fold(Node::Cmp(
                 op,
                 Box::new(self.node(left)?),
@@ -553,7 +567,7 @@ fn fold(node: Node) -> Node {
         Node::Arith(_, l, r) | Node::Cmp(_, l, r) => {
             matches!(**l, Node::Const(_)) && matches!(**r, Node::Const(_))
         }
-        Node::Neg(x) => matches!(**x, Node::Const(_)),
+        Node::Neg(x) | Node::IsNull(x, _) => matches!(**x, Node::Const(_)),
         Node::Call(_, args) => args.iter().all(|a| matches!(a, Node::Const(_))),
         _ => false,
     };
@@ -629,6 +643,7 @@ impl Node {
                     .any(|v| read(view, v, f.ty).is_some() || v.kind == crate::event::Kind::Object);
                 Val::Bool(exists == *want)
             }
+            Node::IsNull(x, want) => Val::Bool(x.eval(view).is_null() == *want),
             Node::Cmp(op, l, r) => compare(*op, &l.eval(view), &r.eval(view)),
             Node::Arith(op, l, r) => functions::arith(*op, &l.eval(view), &r.eval(view)),
             Node::Neg(x) => match x.eval(view) {
