@@ -10,8 +10,9 @@
 use std::borrow::Cow;
 
 use super::ast::{ArithOp, Expr, ExprKind};
-use super::compile::{fold_node, in_interval, parse_cidr, Compiler, Matcher, Node, ValueTest};
+use super::compile::{fold_node, parse_cidr, Compiler, Matcher, Node, ValueTest};
 use super::error::{EqlError, EqlErrorKind};
+use super::eval::in_interval;
 use super::value::Val;
 use crate::diag::Span;
 use crate::engine::predicate::ip_to_u128;
@@ -249,7 +250,7 @@ fn lower_if(s: &str, insensitive: bool) -> Cow<'_, str> {
 }
 
 /// Script evaluation of a call.
-pub(crate) fn call<'a>(func: Func, args: &[Node], view: &EventView<'a>) -> Val<'a> {
+pub(crate) fn call<'a>(func: Func, args: &'a [Node], view: &EventView<'a>) -> Val<'a> {
     let vals: Vec<Val<'a>> = args.iter().map(|a| a.eval(view)).collect();
     let arith_op = match func {
         Func::Add => Some(ArithOp::Add),

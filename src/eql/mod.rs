@@ -12,6 +12,7 @@ pub mod ast;
 pub mod compile;
 mod display;
 mod error;
+mod eval;
 mod functions;
 mod lexer;
 mod parser;

@@ -192,3 +192,10 @@ pub(crate) fn script_value<'a>(
 pub(crate) fn eq_fold(value: &str, lower: &str) -> bool {
     value.chars().flat_map(char::to_lowercase).eq(lower.chars())
 }
+
+/// Case-insensitive equality of two strings, neither lowercased beforehand.
+pub(crate) fn eq_fold_both(a: &str, b: &str) -> bool {
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
