@@ -251,7 +251,36 @@ fn lower_if(s: &str, insensitive: bool) -> Cow<'_, str> {
 
 /// Script evaluation of a call.
 pub(crate) fn call<'a>(func: Func, args: &'a [Node], view: &EventView<'a>) -> Val<'a> {
-    let vals: Vec<Val<'a>> = args.iter().map(|a| a.eval(view)).collect();
+    // The two variadic functions read their arguments one by one.
+    match func {
+        Func::Concat => {
+            let mut out = String::new();
+            for a in args {
+                match a.eval(view).to_text() {
+                    Some(t) => out.push_str(&t),
+                    None => return Val::Null,
+                }
+            }
+            return Val::Str(Cow::Owned(out));
+        }
+        Func::CidrMatch => {
+            let ip = args.first().map_or(Val::Null, |a| a.eval(view));
+            let Some(ip) = ip.as_str().and_then(|s| s.parse().ok()).map(ip_to_u128) else {
+                return Val::Null;
+            };
+            return Val::Bool(args.iter().skip(1).any(|c| {
+                c.eval(view)
+                    .as_str()
+                    .and_then(parse_cidr)
+                    .is_some_and(|r| in_interval(&r, ip))
+            }));
+        }
+        _ => {}
+    }
+    // The others take at most four; absent optional arguments read as null. A fixed array keeps
+    // the call free of heap allocation.
+    let arg = |i: usize| args.get(i).map_or(Val::Null, |a| a.eval(view));
+    let vals: [Val<'a>; 4] = [arg(0), arg(1), arg(2), arg(3)];
     let arith_op = match func {
         Func::Add => Some(ArithOp::Add),
         Func::Subtract => Some(ArithOp::Sub),
@@ -264,16 +293,6 @@ pub(crate) fn call<'a>(func: Func, args: &'a [Node], view: &EventView<'a>) -> Va
         return arith(op, &vals[0], &vals[1]);
     }
     match func {
-        Func::Concat => {
-            let mut out = String::new();
-            for v in &vals {
-                match v.to_text() {
-                    Some(t) => out.push_str(&t),
-                    None => return Val::Null,
-                }
-            }
-            Val::Str(Cow::Owned(out))
-        }
         Func::ToString => vals[0]
             .to_text()
             .map_or(Val::Null, |t| Val::Str(Cow::Owned(t))),
@@ -348,20 +367,6 @@ pub(crate) fn call<'a>(func: Func, args: &'a [Node], view: &EventView<'a>) -> Va
             };
             number(s, base)
         }
-        Func::CidrMatch => {
-            let Some(ip) = vals[0]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .map(ip_to_u128)
-            else {
-                return Val::Null;
-            };
-            Val::Bool(vals[1..].iter().any(|c| {
-                c.as_str()
-                    .and_then(parse_cidr)
-                    .is_some_and(|r| in_interval(&r, ip))
-            }))
-        }
         _ => Val::Null,
     }
 }
@@ -420,4 +425,60 @@ fn number(s: &str, base: u32) -> Val<'static> {
         t
     };
     i64::from_str_radix(digits, base).map_or(Val::Null, Val::Int)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substring_counts_characters_and_negative_positions() {
+        assert_eq!(substring("héllo", 1, Some(3)), "él");
+        assert_eq!(substring("hello", -3, None), "llo");
+        assert_eq!(substring("hello", 3, Some(1)), "");
+        assert_eq!(substring("hello", -99, Some(99)), "hello");
+    }
+
+    #[test]
+    fn between_greedy_and_insensitive() {
+        assert_eq!(
+            between("a-b-c", "-", "-", false, false).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            between("a-b-c-", "-", "-", true, false).as_deref(),
+            Some("b-c")
+        );
+        assert_eq!(
+            between("xAbCx", "a", "c", false, true).as_deref(),
+            Some("b")
+        );
+        assert_eq!(between("abc", "z", "c", false, false), None);
+    }
+
+    #[test]
+    fn number_bases() {
+        assert_eq!(number("42", 10), Val::Int(42));
+        assert_eq!(number("4.5", 10), Val::Float(4.5));
+        assert_eq!(number("0x2A", 16), Val::Int(42));
+        assert_eq!(number("z", 10), Val::Null);
+    }
+
+    #[test]
+    fn java_arithmetic() {
+        assert_eq!(arith(ArithOp::Div, &Val::Int(7), &Val::Int(2)), Val::Int(3));
+        assert_eq!(
+            arith(ArithOp::Mod, &Val::Int(-7), &Val::Int(2)),
+            Val::Int(-1)
+        );
+        assert_eq!(arith(ArithOp::Div, &Val::Int(1), &Val::Int(0)), Val::Null);
+        assert_eq!(
+            arith(ArithOp::Add, &Val::Int(1), &Val::Float(0.5)),
+            Val::Float(1.5)
+        );
+        assert_eq!(
+            arith(ArithOp::Add, &Val::Int(i64::MAX), &Val::Int(1)),
+            Val::Int(i64::MIN)
+        );
+    }
 }

@@ -471,11 +471,12 @@ impl Lexer<'_> {
             let rest = &self.src[self.pos + 3..];
             if let Some(close) = rest.find('}') {
                 let hex = &rest[..close];
-                let ch = (2..=8)
-                    .contains(&hex.len())
-                    .then(|| u32::from_str_radix(hex, 16).ok())
-                    .flatten()
-                    .and_then(char::from_u32);
+                // `from_str_radix` would also take a leading `+`; the grammar wants hex digits only.
+                let ch = ((2..=8).contains(&hex.len())
+                    && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u32::from_str_radix(hex, 16).ok())
+                .flatten()
+                .and_then(char::from_u32);
                 if let Some(ch) = ch {
                     value.push(ch);
                     self.pos += 3 + close + 1;
@@ -528,4 +529,79 @@ fn unterminated(start: usize, len: usize) -> EqlError {
         "a closing quote on the same line",
         "an unterminated string",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(src: &str) -> Vec<Tok> {
+        tokenize(src)
+            .map(|v| v.into_iter().map(|(t, _)| t).collect())
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    fn str_tok(value: &str, raw: bool) -> Tok {
+        Tok::Str {
+            value: value.into(),
+            raw,
+        }
+    }
+
+    #[test]
+    fn tilde_forms_are_single_tokens() {
+        assert_eq!(
+            toks("in~ like~ regex~ startsWith~ in"),
+            [
+                Tok::InI,
+                Tok::LikeI,
+                Tok::RegexI,
+                Tok::TildeIdent("startsWith".into()),
+                Tok::In,
+                Tok::Eof
+            ]
+        );
+    }
+
+    #[test]
+    fn keywords_are_lowercase_only() {
+        assert_eq!(toks("AND")[0], Tok::Ident("AND".into()));
+        assert_eq!(toks("and")[0], Tok::And);
+    }
+
+    #[test]
+    fn numbers_and_time_units() {
+        assert_eq!(toks("10m")[..2], [Tok::Int(10), Tok::Ident("m".into())]);
+        assert_eq!(toks("1.5e3")[0], Tok::Float(1500.0));
+        assert_eq!(toks(".5")[0], Tok::Float(0.5));
+        assert_eq!(toks("10e")[..2], [Tok::Int(10), Tok::Ident("e".into())]);
+        assert!(tokenize("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn strings_escapes_and_raw_strings() {
+        assert_eq!(toks(r#""a\tb\"c""#)[0], str_tok("a\tb\"c", false));
+        assert_eq!(toks(r#""\u{1F600}""#)[0], str_tok("\u{1F600}", false));
+        assert_eq!(toks(r#""""a\b""""#)[0], str_tok("a\\b", true));
+        assert!(tokenize(r#""\u{+41}""#).is_err());
+        assert!(
+            tokenize(r#""\u{D800}""#).is_err(),
+            "a surrogate is not a character"
+        );
+        assert!(tokenize("\"a\nb\"").is_err(), "strings end at the line");
+        assert!(tokenize(r#""""a"#).is_err());
+    }
+
+    #[test]
+    fn comments_nest_and_backticks_double() {
+        assert_eq!(toks("/* a /* b */ c */ x // y\nz").len(), 3);
+        assert!(tokenize("/* open /* */").is_err());
+        assert_eq!(toks("`a``b`")[0], Tok::QuotedIdent("a`b".into()));
+    }
+
+    #[test]
+    fn missing_event_bracket_and_not_equal() {
+        assert_eq!(toks("![ !=")[..2], [Tok::MissingOpen, Tok::Ne]);
+        assert!(tokenize("!").is_err());
+    }
 }

@@ -199,3 +199,30 @@ pub(crate) fn eq_fold_both(a: &str, b: &str) -> bool {
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_double_text() {
+        assert_eq!(java_double(1.0), "1.0");
+        assert_eq!(java_double(0.5), "0.5");
+        assert_eq!(java_double(1e10), "1.0E10");
+    }
+
+    #[test]
+    fn folding_equality_is_unicode_aware() {
+        assert!(eq_fold("ÉMILE", "émile"));
+        assert!(!eq_fold("EMILE", "émile"));
+        assert!(eq_fold_both("Straße", "STRAßE"));
+    }
+
+    #[test]
+    fn mixed_types_are_unequal_not_errors() {
+        assert_eq!(Val::Str("1".into()).eq_val(&Val::Int(1)), Some(false));
+        assert_eq!(Val::Int(1).eq_val(&Val::Float(1.0)), Some(true));
+        assert_eq!(Val::Null.eq_val(&Val::Int(1)), None);
+        assert_eq!(Val::Str("b".into()).cmp_val(&Val::Int(1)), None);
+    }
+}
