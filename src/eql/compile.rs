@@ -43,7 +43,7 @@ pub struct EqlExpr {
 impl EqlExpr {
     /// True when the event matches.
     pub fn eval(&self, view: &EventView<'_>) -> bool {
-        matches!(self.node.eval(view), Val::Bool(true))
+        self.node.matches(view)
     }
 }
 

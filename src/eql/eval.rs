@@ -20,6 +20,31 @@ use crate::event::{EventView, Kind, RawValue};
 use crate::schema::FieldType;
 
 impl Node {
+    /// Whether the document is returned, following how Elasticsearch translates the condition
+    /// (QL `ExpressionTranslators`): `and`/`or` become bool queries over their operands, each
+    /// operand that is not a pushdown test becomes its own script query (matching only when the
+    /// script returns true), and `not` becomes `must_not` — unless its operand is a script
+    /// query, in which case the negation goes into the script and a null stays null (`Nots`).
+    /// So `not (a == "x" and length(b) == 1)` matches when `b` is missing, while
+    /// `not length(b) == 1` does not.
+    pub(crate) fn matches(&self, view: &EventView<'_>) -> bool {
+        match self {
+            Node::And(items) => items.iter().all(|i| i.matches(view)),
+            Node::Or(items) => items.iter().any(|i| i.matches(view)),
+            Node::Not(inner) if !inner.is_script() => !inner.matches(view),
+            _ => matches!(self.eval(view), Val::Bool(true)),
+        }
+    }
+
+    /// True when Elasticsearch would run this condition as one script query.
+    fn is_script(&self) -> bool {
+        match self {
+            Node::And(_) | Node::Or(_) | Node::Any(..) | Node::Exists(..) => false,
+            Node::Not(inner) => inner.is_script(),
+            _ => true,
+        }
+    }
+
     pub(crate) fn eval<'a>(&'a self, view: &EventView<'a>) -> Val<'a> {
         match self {
             // Borrow constant strings instead of cloning them.
