@@ -122,6 +122,7 @@ pub(crate) fn compile_call(
 }
 
 /// A field and constant strings: the query form, matching when any value of the field does.
+/// Called after the arity check, so `args[0]` exists and two-argument functions have `args[1]`.
 fn pushdown(c: &mut Compiler<'_>, func: Func, args: &[Expr]) -> Result<Option<Node>, EqlError> {
     let Some(field) = c.as_field(&args[0]) else {
         return Ok(None);

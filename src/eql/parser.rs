@@ -287,6 +287,15 @@ impl Parser {
         self.expect(&Tok::Assign, "'=' after 'maxspan'")?;
         let (tok, num_span) = self.bump();
         let value = match tok {
+            // Elasticsearch: "A positive maxspan value is required".
+            Tok::Int(0) => {
+                return Err(EqlError::new(
+                    EqlErrorKind::Invalid,
+                    num_span,
+                    "a positive maxspan",
+                    "0",
+                ))
+            }
             Tok::Int(n) => n,
             t => {
                 return Err(EqlError::new(
