@@ -406,3 +406,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn long_operator_chains_do_not_overflow_the_stack() {
+    // Left-deep trees: every later pass (print, compile, evaluate) recurses over them.
+    for op in [" and ", " or ", " + ", " * "] {
+        let q = format!("any where {}a", format!("a{op}").repeat(100_000));
+        match eql::parse(&q) {
+            Ok(ast) => {
+                let _ = ast.to_string();
+                let _ = eql::compile_query(&ast, &mut FieldPlan::new());
+            }
+            Err(e) => assert_eq!(e.kind, EqlErrorKind::TooDeep, "{op}"),
+        }
+    }
+    // Up to the limit, every pass works on a test thread's small stack, even under the deepest
+    // allowed nesting.
+    let chain = format!("{}a == 1", "a == 1 or ".repeat(500));
+    let nested = format!("{}{chain}{}", "(".repeat(60), ")".repeat(60));
+    let arith = format!("{}a == 126", "a + ".repeat(125));
+    for cond in [chain, nested, arith] {
+        let q = format!("any where {cond}");
+        let ast = eql::parse(&q).unwrap_or_else(|e| panic!("{}", e.render(&q)));
+        assert_eq!(
+            eql::parse(&ast.to_string()).map(|a| a.without_spans()),
+            Ok(ast.without_spans())
+        );
+        let mut plan = FieldPlan::new();
+        let eql::CompiledQuery::Event(expr) =
+            eql::compile_query(&ast, &mut plan).expect("compiles")
+        else {
+            panic!("event query")
+        };
+        let mut out = rulestream::event::Extracted::new();
+        let view = rulestream::event::extract(&plan, br#"{"a":1}"#, &mut out).expect("event");
+        assert!(expr.eval(&view));
+    }
+}

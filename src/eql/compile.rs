@@ -307,8 +307,8 @@ impl Compiler<'_> {
                 Node::Field(field_slot(&f.dotted(), self.plan))
             }
             ExprKind::Not(inner) => Node::Not(Box::new(self.node(inner)?)),
-            ExprKind::And(l, r) => Node::And(vec![self.node(l)?, self.node(r)?]),
-            ExprKind::Or(l, r) => Node::Or(vec![self.node(l)?, self.node(r)?]),
+            ExprKind::And(..) => Node::And(self.chain(e, true)?),
+            ExprKind::Or(..) => Node::Or(self.chain(e, false)?),
             ExprKind::Compare { op, left, right } => self.compare(*op, left, right)?,
             ExprKind::Arith { op, left, right } => fold(Node::Arith(
                 *op,
@@ -339,6 +339,28 @@ impl Compiler<'_> {
                 args,
             } => functions::compile_call(self, e.span, name, *insensitive, args)?,
         })
+    }
+
+    /// The operands of a left-deep `and` (or `or`) chain, compiled into one flat list: walking
+    /// the chain in a loop keeps recursion (and the compiled tree) shallow for long chains.
+    fn chain(&mut self, e: &Expr, and: bool) -> Result<Vec<Node>, EqlError> {
+        let mut rights = Vec::new();
+        let mut cur = e;
+        loop {
+            match (&cur.kind, and) {
+                (ExprKind::And(l, r), true) | (ExprKind::Or(l, r), false) => {
+                    rights.push(&**r);
+                    cur = l;
+                }
+                _ => break,
+            }
+        }
+        let mut nodes = Vec::with_capacity(rights.len() + 1);
+        nodes.push(self.node(cur)?);
+        for r in rights.into_iter().rev() {
+            nodes.push(self.node(r)?);
+        }
+        Ok(nodes)
     }
 
     /// The pushdown target of an expression: a plain field.

@@ -29,6 +29,8 @@ pub(crate) fn parse_query(input: &str) -> Result<Query, EqlError> {
         toks,
         pos: 0,
         depth: 0,
+        chain: 0,
+        arith: 0,
     };
     let q = p.statement()?;
     Ok(q)
@@ -37,8 +39,22 @@ pub(crate) fn parse_query(input: &str) -> Result<Query, EqlError> {
 struct Parser {
     toks: Vec<(Tok, Span)>,
     pos: usize,
+    /// Open parentheses, `not`s, signs and calls (capped at [`MAX_NESTING`]).
     depth: usize,
+    /// Binary operators on the current path of the tree (capped at [`MAX_CHAIN`]): `a or b or …`
+    /// builds a left-deep tree whose depth is its length, and every later pass (printing,
+    /// compiling, evaluating, dropping) recurses over it.
+    chain: usize,
+    /// Arithmetic operators on the current path (capped at [`MAX_ARITH`]); compiling and
+    /// evaluating arithmetic recurses with larger frames than `and`/`or`, which are flattened.
+    arith: usize,
 }
+
+/// How many arithmetic operators a path through the tree may hold.
+const MAX_ARITH: usize = 128;
+
+/// How many binary operators a path through the tree may hold.
+const MAX_CHAIN: usize = 512;
 
 type PResult<T> = Result<T, EqlError>;
 
@@ -119,6 +135,35 @@ impl Parser {
 
     fn leave(&mut self) {
         self.depth -= 1;
+    }
+
+    /// Counts one more arithmetic operator on the current path; errors past [`MAX_ARITH`].
+    fn link_arith(&mut self) -> PResult<()> {
+        self.arith += 1;
+        if self.arith > MAX_ARITH {
+            return Err(EqlError::new(
+                EqlErrorKind::TooDeep,
+                self.span(),
+                format!("at most {MAX_ARITH} chained arithmetic operators"),
+                "a longer chain",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts one more binary operator on the current path; errors past [`MAX_CHAIN`].
+    fn link(&mut self) -> PResult<()> {
+        self.chain += 1;
+        if self.chain > MAX_CHAIN {
+            return Err(EqlError::new(
+                EqlErrorKind::TooDeep,
+                self.span(),
+                format!("at most {MAX_CHAIN} chained operators"),
+                "a longer chain",
+            )
+            .with_hint("use 'in (…)' for long lists of alternatives"));
+        }
+        Ok(())
     }
 
     // ---- statements ----
@@ -407,21 +452,27 @@ impl Parser {
 
     pub(crate) fn expression(&mut self) -> PResult<Expr> {
         let mut left = self.and()?;
+        let start = self.chain;
         while self.eat(&Tok::Or) {
+            self.link()?;
             let right = self.and()?;
             let span = left.span.to(right.span);
             left = Expr::new(ExprKind::Or(Box::new(left), Box::new(right)), span);
         }
+        self.chain = start;
         Ok(left)
     }
 
     fn and(&mut self) -> PResult<Expr> {
         let mut left = self.not()?;
+        let start = self.chain;
         while self.eat(&Tok::And) {
+            self.link()?;
             let right = self.not()?;
             let span = left.span.to(right.span);
             left = Expr::new(ExprKind::And(Box::new(left), Box::new(right)), span);
         }
+        self.chain = start;
         Ok(left)
     }
 
@@ -468,13 +519,18 @@ impl Parser {
 
     fn additive(&mut self) -> PResult<Expr> {
         let mut left = self.multiplicative()?;
+        let start = self.arith;
         loop {
             let op = match self.peek() {
                 Tok::Plus => ArithOp::Add,
                 Tok::Minus => ArithOp::Sub,
-                _ => return Ok(left),
+                _ => {
+                    self.arith = start;
+                    return Ok(left);
+                }
             };
             self.bump();
+            self.link_arith()?;
             let right = self.multiplicative()?;
             let span = left.span.to(right.span);
             left = Expr::new(
@@ -490,14 +546,19 @@ impl Parser {
 
     fn multiplicative(&mut self) -> PResult<Expr> {
         let mut left = self.unary()?;
+        let start = self.arith;
         loop {
             let op = match self.peek() {
                 Tok::Star => ArithOp::Mul,
                 Tok::Slash => ArithOp::Div,
                 Tok::Percent => ArithOp::Mod,
-                _ => return Ok(left),
+                _ => {
+                    self.arith = start;
+                    return Ok(left);
+                }
             };
             self.bump();
+            self.link_arith()?;
             let right = self.unary()?;
             let span = left.span.to(right.span);
             left = Expr::new(
