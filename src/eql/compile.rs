@@ -346,14 +346,9 @@ impl Compiler<'_> {
     fn chain(&mut self, e: &Expr, and: bool) -> Result<Vec<Node>, EqlError> {
         let mut rights = Vec::new();
         let mut cur = e;
-        loop {
-            match (&cur.kind, and) {
-                (ExprKind::And(l, r), true) | (ExprKind::Or(l, r), false) => {
-                    rights.push(&**r);
-                    cur = l;
-                }
-                _ => break,
-            }
+        while let (ExprKind::And(l, r), true) | (ExprKind::Or(l, r), false) = (&cur.kind, and) {
+            rights.push(&**r);
+            cur = l;
         }
         let mut nodes = Vec::with_capacity(rights.len() + 1);
         nodes.push(self.node(cur)?);
