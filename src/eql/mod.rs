@@ -7,6 +7,20 @@
 //! only where it agrees (see `tests/eql_oracle.rs` and `testdata/eql/oracle_divergences.toml`).
 //! Sequences are parsed here and their steps compiled ([`compile::compile_query`]), but their
 //! evaluation over time belongs to the engine.
+//!
+//! Known differences from Elasticsearch, kept small on purpose:
+//! - `regex` uses the `regex` crate's syntax, anchored at both ends like Lucene's `RegexpQuery`;
+//!   Lucene's extra operators (`@`, `&`, `~`, `<1-5>`, `#`) are not supported, and a few escapes
+//!   mean something else (`\d` is a digit class here, a literal `d` in Lucene).
+//! - Case-insensitive matching folds with Unicode simple lowercasing (`char::to_lowercase`,
+//!   the regex crate's `(?i)`), which can differ from Lucene's on rare characters.
+//! - Comparisons Elasticsearch's verifier rejects for type reasons (a keyword field with a
+//!   number, `:` on a number field) evaluate to false here instead of failing to compile; only
+//!   malformed IP and date literals on `ip`/`date` fields are rejected.
+//! - In script expressions (functions of fields, arithmetic), `ip` and `date` fields are read as
+//!   their text, where Elasticsearch's doc values are typed.
+//! - `sample`, `join` and pipes (`| head`, `| tail`) parse but do not compile (`join` is
+//!   rejected by Elasticsearch's parser too).
 
 pub mod ast;
 pub mod compile;
