@@ -8,11 +8,11 @@
 //!   `stringContains`, `cidrMatch`) becomes a Lucene query, which matches when **any** value of
 //!   the field matches and never matches a missing field; `!=`, `not in` and `not` become
 //!   `must_not`, so `field != "x"` matches a missing field and fails when any value is `"x"`.
-//!   `field == null` / `!= null` are `must_not exists` / `exists`. → [`Node::Any`], [`Node::Exists`]
+//!   `field == null` / `!= null` are `must_not exists` / `exists`. → `Node::Any`, `Node::Exists`
 //! - **script** (anything else: arithmetic, functions of fields, field-vs-field): Painless reads
 //!   doc values, `doc[f].get(0)`, i.e. the smallest value of the field, and nulls propagate
 //!   through three-valued logic; the document matches only when the script returns `true`.
-//!   → [`Node::Field`] and the generic operators.
+//!   → `Node::Field` and the generic operators.
 //!
 //! Literals are converted once here (lowercased for `~`/`:`, wildcards and regexes compiled,
 //! CIDRs turned into ranges), so evaluating a test allocates nothing unless a script-style
