@@ -109,3 +109,39 @@ fn sequence_exposes_steps_keys_and_flags() {
     let err = eql::compile_query(&eql::parse(bad).expect("parses"), &mut plan).expect_err(bad);
     assert_eq!(err.kind, EqlErrorKind::Invalid);
 }
+
+/// The Okta integration's own pipeline output (real ECS documents): categories are arrays and
+/// `okta.debug_context.debug_data.flattened` is a flattened object. The expectation is computed
+/// from the JSON with serde, independently of the event reader.
+#[test]
+fn okta_integration_documents() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/okta-integration/test-okta-system-yes-flattened-events.log-expected.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("okta expected events"))
+            .expect("json");
+    let events = doc["expected"].as_array().expect("expected events");
+    assert!(events.len() > 10);
+    let query = r#"authentication where okta.event_type : "USER.*" and source.ip != null"#;
+    let mut matched = 0;
+    for ev in events {
+        let categories: Vec<&str> = match &ev["event"]["category"] {
+            serde_json::Value::Array(a) => a.iter().filter_map(|c| c.as_str()).collect(),
+            serde_json::Value::String(s) => vec![s.as_str()],
+            _ => vec![],
+        };
+        let event_type = ev["okta"]["event_type"].as_str().unwrap_or("");
+        let want = categories.contains(&"authentication")
+            && event_type.to_lowercase().starts_with("user.")
+            && !ev["source"]["ip"].is_null();
+        let got = eval(query, &ev.to_string()).expect("evaluates");
+        assert_eq!(got, want, "{}", ev["event"]["id"]);
+        matched += usize::from(got);
+    }
+    assert!(
+        matched > 0,
+        "the query matches some of the integration's events"
+    );
+}
