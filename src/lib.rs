@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod engine;
+pub mod eql;
 pub mod event;
 pub mod kql;
 pub mod metrics;
