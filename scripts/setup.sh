@@ -15,6 +15,6 @@ fi
 scripts/broker.sh path >/dev/null
 scripts/fetch-enrichment-data.sh
 if [ -x scripts/eql-oracle.sh ]; then
-    scripts/eql-oracle.sh install
+    scripts/eql-oracle.sh
 fi
 echo "setup: done"
