@@ -634,6 +634,7 @@ impl fmt::Display for LogFormat {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,8 @@
 //! alerts exactly once, counters that agree, dead letters with the right reason, and
 //! backpressure that bounds work in flight.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
+
 mod support;
 
 use std::collections::{BTreeSet, HashMap};

@@ -229,7 +229,7 @@ impl FetchLoop<'_> {
                 ack,
             };
             drop(msg);
-            let worker = router.worker_for(&tp.0, tp.1, self.pool.len());
+            let worker = router.worker_for(&tp.0, tp.1, self.pool.workers());
             self.metrics.queue_depth.inc();
             // Waits while the worker's queue is full: this is what stops fetching.
             let sent = tokio::select! {

@@ -4,7 +4,7 @@
 //! The broker is started once per test process through `scripts/broker.sh` (a watchdog stops it
 //! when the process exits), or taken from `RULESTREAM_TEST_BROKERS`. If neither works the test
 //! panics: Kafka tests never skip silently.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)] // helpers; tests may unwrap
 
 pub mod evaluator;
 
