@@ -348,6 +348,8 @@ pub struct StageThread {
 
 impl StageThread {
     pub fn start(settings: Settings, factory: Arc<dyn EvaluatorFactory>) -> StageThread {
+        // Logs show up in a failing test's output (the harness captures them otherwise).
+        rulestream::pipeline::init_tracing(rulestream::config::LogFormat::Text);
         let metrics = Arc::new(Metrics::new());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let m = metrics.clone();
