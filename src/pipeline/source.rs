@@ -170,7 +170,11 @@ impl FetchLoop<'_> {
                 Ok(m) => m,
                 Err(e) => {
                     self.metrics.consumer_errors.inc();
-                    warn!(error = %e, "Consumer error; librdkafka retries.");
+                    // A missing input topic errors on every poll: log the 1st, 2nd, 4th, 8th…
+                    let n = self.metrics.consumer_errors.get();
+                    if n.is_power_of_two() {
+                        warn!(error = %e, errors = n, "Consumer error; librdkafka retries.");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
