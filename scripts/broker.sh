@@ -10,7 +10,8 @@
 #   scripts/broker.sh path     install if needed and print the tansu binary path
 #
 # With RULESTREAM_BROKER_WATCH_PID=PID, `start` also leaves a watchdog that stops the broker once
-# that process exits (test binaries use it so that no broker outlives its tests).
+# that process exits and removes the state directory (test binaries use it so that no broker
+# outlives its tests).
 # State lives in $RULESTREAM_BROKER_STATE (default .cache/broker/state): line 1 address, line 2 PID.
 set -euo pipefail
 
@@ -75,8 +76,9 @@ start() {
             if [ -n "${RULESTREAM_BROKER_WATCH_PID:-}" ]; then
                 local watched="$RULESTREAM_BROKER_WATCH_PID"
                 RULESTREAM_BROKER_STATE="$STATE" setsid bash -c \
-                    'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop' \
-                    watchdog "$watched" "$ROOT/scripts/broker.sh" >/dev/null 2>&1 < /dev/null &
+                    'while kill -0 "$1" 2>/dev/null; do sleep 1; done; "$2" stop; rm -rf "$3"' \
+                    watchdog "$watched" "$ROOT/scripts/broker.sh" "$(dirname "$STATE")" \
+                    >/dev/null 2>&1 < /dev/null &
             fi
             echo "$addr"
             return 0

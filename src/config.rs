@@ -36,6 +36,14 @@ pub enum ConfigError {
     },
     #[error("invalid config key `{key}`: {message}")]
     Invalid { key: String, message: String },
+    #[error("{path}:{line}:{col}: invalid config key `{key}`: {message}")]
+    InvalidAt {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        key: String,
+        message: String,
+    },
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -331,7 +339,9 @@ impl Settings {
                     path: path.clone(),
                     source,
                 })?;
-                parse_file(&text, path)?
+                let file = parse_file(&text, path)?;
+                return Settings::build(file, args, &|name| std::env::var(name).ok())
+                    .map_err(|e| locate(e, &text, path));
             }
             None => FileConfig::default(),
         };
@@ -386,6 +396,51 @@ pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
             message: e.message().trim_end().to_string(),
         }
     })
+}
+
+/// Adds `file:line:col` to a validation error when its key is written in the file (a value
+/// that came from a flag or a default has no position).
+fn locate(err: ConfigError, text: &str, path: &Path) -> ConfigError {
+    let ConfigError::Invalid { key, message } = err else {
+        return err;
+    };
+    match key_position(text, &key) {
+        Some((line, col)) => ConfigError::InvalidAt {
+            path: path.to_path_buf(),
+            line,
+            col,
+            key,
+            message,
+        },
+        None => ConfigError::Invalid { key, message },
+    }
+}
+
+/// Position of `section.key` (or `section."quoted key"`) in the file: the key's line inside the
+/// `[section]` table. The config is flat (one table level), so a line scan is exact enough.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let (section, name) = match key.split_once('.') {
+        Some((s, n)) => (Some(s), n),
+        None => (None, key),
+    };
+    let mut current: Option<&str> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = header.split(']').next().map(str::trim);
+            continue;
+        }
+        if current != section {
+            continue;
+        }
+        let Some(rest) = trimmed.strip_prefix(name) else {
+            continue;
+        };
+        if rest.trim_start().starts_with('=') {
+            return Some((i + 1, line.len() - trimmed.len() + 1));
+        }
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -634,6 +689,7 @@ impl fmt::Display for LogFormat {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -786,6 +842,32 @@ mod tests {
             let err = build(text, &RunArgs::default()).unwrap_err();
             assert!(err.to_string().contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn validation_errors_point_at_the_key_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[kafka]\nbrokers = \"a:1\"\n  input_topics = []\n").unwrap();
+        let args = RunArgs {
+            config: Some(path.clone()),
+            ..RunArgs::default()
+        };
+        let msg = Settings::load(&args).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}:3:3: invalid config key `kafka.input_topics`: expected at least one \
+                 non-empty topic name",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "[librdkafka]\n\"group.id\" = \"x\"\n").unwrap();
+        let msg = Settings::load(&args).unwrap_err().to_string();
+        assert!(
+            msg.contains("c.toml:2:1: invalid config key `librdkafka.\"group.id\"`"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! scrapes the port rulestream listens on. YAML is parsed by python3 + PyYAML (no YAML crate in
 //! the project); the test fails, not skips, without them (`python3 -m pip install pyyaml`).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
+
 use std::path::Path;
 use std::process::Command;
 

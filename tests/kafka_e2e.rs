@@ -2,6 +2,8 @@
 //! alerts exactly once, counters that agree, dead letters with the right reason, and
 //! backpressure that bounds work in flight.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
+
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
@@ -241,8 +243,9 @@ fn slow_workers_stop_the_consumer_and_nothing_is_lost() {
             ahead <= max_in_flight as u64,
             "{ahead} events in flight > {max_in_flight}"
         );
+        // 2 workers × capacity 4, plus the one event the consumer is waiting to enqueue.
         assert!(
-            m.queue_depth.get() <= 2 * 4,
+            m.queue_depth.get() <= 2 * 4 + 1,
             "queue depth {}",
             m.queue_depth.get()
         );

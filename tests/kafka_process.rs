@@ -6,6 +6,8 @@
 //! `rulestream run` subcommand does. Once the binary has that subcommand, `spawn_stage` can run
 //! `env!("CARGO_BIN_EXE_rulestream")` instead (with the engine's seed rule, see support).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
+
 mod support;
 
 use std::collections::{BTreeSet, HashMap};

@@ -12,6 +12,18 @@
 //!
 //! Entry points: [`run`] (blocking; builds its own tokio runtime, stops on SIGTERM/SIGINT) and
 //! [`run_until`] (async, stops when a future resolves; used by tests).
+//!
+//! Wiring in `main` (what `rulestream run` does):
+//! ```text
+//! Command::Run(args) => {
+//!     let settings = config::Settings::load(&args)?;   // ConfigError → exit status 2
+//!     pipeline::init_tracing(settings.log_format);
+//!     let metrics = Arc::new(metrics::Metrics::new()); // engine may observe rule_eval_seconds
+//!     let factory: Arc<dyn EvaluatorFactory> = /* engine built from settings.rules, … */;
+//!     pipeline::run_with_metrics(settings, factory, metrics)
+//! }
+//! // on Err(e): eprintln!("error: {e:#}"); std::process::exit(config::exit_code(&e))
+//! ```
 
 pub mod ack;
 pub mod sink;

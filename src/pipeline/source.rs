@@ -170,7 +170,11 @@ impl FetchLoop<'_> {
                 Ok(m) => m,
                 Err(e) => {
                     self.metrics.consumer_errors.inc();
-                    warn!(error = %e, "Consumer error; librdkafka retries.");
+                    // A missing input topic errors on every poll: log the 1st, 2nd, 4th, 8th…
+                    let n = self.metrics.consumer_errors.get();
+                    if n.is_power_of_two() {
+                        warn!(error = %e, errors = n, "Consumer error; librdkafka retries.");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -229,7 +233,7 @@ impl FetchLoop<'_> {
                 ack,
             };
             drop(msg);
-            let worker = router.worker_for(&tp.0, tp.1, self.pool.len());
+            let worker = router.worker_for(&tp.0, tp.1, self.pool.workers());
             self.metrics.queue_depth.inc();
             // Waits while the worker's queue is full: this is what stops fetching.
             let sent = tokio::select! {

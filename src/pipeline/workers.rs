@@ -60,8 +60,8 @@ impl Pool {
         Ok(Pool { senders, threads })
     }
 
-    /// Number of workers.
-    pub fn len(&self) -> usize {
+    /// Number of workers (at least one once started).
+    pub fn workers(&self) -> usize {
         self.senders.len()
     }
 
@@ -176,6 +176,7 @@ fn worker_loop(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

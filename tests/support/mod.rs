@@ -4,7 +4,7 @@
 //! The broker is started once per test process through `scripts/broker.sh` (a watchdog stops it
 //! when the process exits), or taken from `RULESTREAM_TEST_BROKERS`. If neither works the test
 //! panics: Kafka tests never skip silently.
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)] // helpers; tests may unwrap
 
 pub mod evaluator;
 
@@ -348,6 +348,8 @@ pub struct StageThread {
 
 impl StageThread {
     pub fn start(settings: Settings, factory: Arc<dyn EvaluatorFactory>) -> StageThread {
+        // Logs show up in a failing test's output (the harness captures them otherwise).
+        rulestream::pipeline::init_tracing(rulestream::config::LogFormat::Text);
         let metrics = Arc::new(Metrics::new());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let m = metrics.clone();
