@@ -1,10 +1,11 @@
 //! The stage as a separate process, killed or stopped mid-stream: SIGKILL then restart loses
 //! nothing (duplicates only with identical ids), SIGTERM drains, commits and exits 0.
 //!
-//! The child is this test binary re-executed on [`stage_child_entry`], which parses a
-//! `rulestream run ...` command line with the real `RunArgs` and calls `pipeline::run` — what the
-//! `rulestream run` subcommand does. Once the binary has that subcommand, `spawn_stage` can run
-//! `env!("CARGO_BIN_EXE_rulestream")` instead (with the engine's seed rule, see support).
+//! For the crash tests the child is this test binary re-executed on [`stage_child_entry`], which
+//! parses a `rulestream run ...` command line with the real `RunArgs` and runs the real pipeline
+//! and engine (seed rule) — what `rulestream run` does — with an optional per-event delay, so a
+//! kill reliably lands mid-stream. The real `rulestream` binary is run by
+//! `the_rulestream_binary_runs_the_stage_end_to_end` and the config test.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
 
@@ -221,10 +222,7 @@ fn alerts_by_key(alerts: &[Output]) -> HashMap<String, Vec<u8>> {
     for a in alerts {
         let key = a.key.clone().expect("alerts have keys");
         if let Some(prev) = by_key.insert(key.clone(), a.payload.clone()) {
-            assert_eq!(
-                prev, a.payload,
-                "duplicate alert {key} with a different document"
-            );
+            assert_same_alert(&key, &prev, &a.payload);
         }
     }
     by_key
@@ -326,18 +324,9 @@ fn invalid_config_exits_with_status_two_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[pipeline]\nworkerz = 2\n").unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "stage_child_entry",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(
-            ARGS_VAR,
-            format!("run\u{1f}--config\u{1f}{}", config.display()),
-        )
+    let out = Command::new(env!("CARGO_BIN_EXE_rulestream"))
+        .args(["run", "--config"])
+        .arg(&config)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -346,4 +335,74 @@ fn invalid_config_exits_with_status_two_naming_the_key() {
         stderr.contains("bad.toml:2:1") && stderr.contains("workerz"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_rulestream_binary_runs_the_stage_end_to_end() {
+    let names = Names::new("binary");
+    create_topic(broker(), &names.input, 2);
+    let (inputs, expected) = workload(500, 10);
+    let ends = produce_all(broker(), &names.input, &inputs);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("rulestream.toml");
+    std::fs::write(
+        &config,
+        "[librdkafka_consumer]\n\"session.timeout.ms\" = 2000\n\"heartbeat.interval.ms\" = 500\n\
+         \"auto.commit.interval.ms\" = 200\n",
+    )
+    .expect("write config");
+    let port = free_port();
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let child = Command::new(env!("CARGO_BIN_EXE_rulestream"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--brokers",
+            broker(),
+            "--group-id",
+            &names.group,
+            "--input-topic",
+            &names.input,
+        ])
+        .args([
+            "--alerts-topic",
+            &names.alerts,
+            "--dead-letter-topic",
+            &names.dead,
+        ])
+        .arg("--rules")
+        .arg(&rules)
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "warn,rulestream=info")
+        .spawn()
+        .expect("spawn rulestream");
+    let mut stage = Stage { child, port };
+    wait_committed(broker(), &names.group, &names.input, &ends, T);
+    let alerts = read_topic(
+        broker(),
+        &names.alerts,
+        expected.len(),
+        Duration::from_secs(1),
+        T,
+    );
+    assert_eq!(stage.metric("rulestream_events_consumed_total"), 500.0);
+    stage.sigterm();
+    assert!(stage.wait(T).success(), "exits 0 on SIGTERM");
+    let keys: BTreeSet<String> = alerts.iter().filter_map(|a| a.key.clone()).collect();
+    assert_eq!(keys, expected);
+    for alert in &alerts {
+        let doc: serde_json::Value = serde_json::from_slice(&alert.payload).expect("alert JSON");
+        assert_eq!(doc["kibana.alert.rule.rule_id"], TEST_RULE_ID);
+        assert_eq!(
+            doc["event"]["action"],
+            "user.session.impersonation.initiate"
+        );
+        assert_eq!(doc["kibana.alert.uuid"].as_str(), alert.key.as_deref());
+    }
 }

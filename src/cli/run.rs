@@ -5,30 +5,9 @@ use std::sync::Arc;
 
 use crate::alert::AlertContext;
 use crate::config::{RunArgs, Settings};
-use crate::engine::ruleset::{Engine, EngineSettings, Evaluator, RuleOutcome};
-use crate::engine::{AlertOut, EventError, EventOrigin};
+use crate::engine::ruleset::{Engine, EngineSettings, RuleOutcome};
 use crate::okta::NormalizeOptions;
-use crate::pipeline::{self, Evaluate, EvaluatorFactory};
-
-/// Hands each pipeline worker its own evaluator of the shared engine.
-struct EngineFactory(Arc<Engine>);
-
-impl EvaluatorFactory for EngineFactory {
-    fn evaluator(&self) -> Box<dyn Evaluate + Send> {
-        Box::new(self.0.evaluator())
-    }
-}
-
-impl Evaluate for Evaluator {
-    fn evaluate(
-        &mut self,
-        raw: &[u8],
-        origin: &EventOrigin<'_>,
-        out: &mut Vec<AlertOut>,
-    ) -> Result<(), EventError> {
-        Evaluator::evaluate(self, raw, origin, out)
-    }
-}
+use crate::pipeline::{self, EngineFactory};
 
 /// Loads and compiles the rules `settings` names; reports every rule that does not run.
 /// `None` when no rule runs (a stage that can never alert is a configuration mistake).

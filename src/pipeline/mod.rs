@@ -60,6 +60,26 @@ pub trait EvaluatorFactory: Send + Sync + 'static {
     fn evaluator(&self) -> Box<dyn Evaluate + Send>;
 }
 
+/// Hands each worker its own evaluator (with its own buffers) of the shared rule engine.
+pub struct EngineFactory(pub Arc<crate::engine::ruleset::Engine>);
+
+impl EvaluatorFactory for EngineFactory {
+    fn evaluator(&self) -> Box<dyn Evaluate + Send> {
+        Box::new(self.0.evaluator())
+    }
+}
+
+impl Evaluate for crate::engine::ruleset::Evaluator {
+    fn evaluate(
+        &mut self,
+        raw: &[u8],
+        origin: &EventOrigin<'_>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        crate::engine::ruleset::Evaluator::evaluate(self, raw, origin, out)
+    }
+}
+
 /// Why the stage stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {

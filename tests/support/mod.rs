@@ -457,6 +457,7 @@ pub fn event_json(i: usize, matching: bool) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "@timestamp": "2026-11-25T10:00:00.000Z",
         "event": {"id": format!("evt-{i}"), "action": action, "dataset": "okta.system"},
+        "data_stream": {"type": "logs", "dataset": "okta.system", "namespace": "default"},
         "user": {"name": format!("user{}@example.com", i % 97)},
         "source": {"ip": format!("10.0.{}.{}", i % 250, i % 200)},
         "okta": {"outcome": {"result": "SUCCESS"}},
@@ -481,4 +482,35 @@ pub fn workload(n: usize, every: usize) -> (Vec<Input>, std::collections::BTreeS
         })
         .collect();
     (inputs, expected)
+}
+
+/// Fields of an alert that record when and by which process it was built (alert-schema §6):
+/// a redelivered event's alert has the same id and content but new values here.
+const PROCESSING_FIELDS: &[&str] = &[
+    "@timestamp",
+    "kibana.alert.start",
+    "kibana.alert.last_detected",
+    "kibana.alert.intended_timestamp",
+    "kibana.alert.rule.execution.timestamp",
+    "kibana.alert.rule.execution.uuid",
+    "kibana.alert.url",
+];
+
+/// Asserts that two alerts written under the same id are the same alert: equal documents apart
+/// from the processing-time fields.
+pub fn assert_same_alert(key: &str, a: &[u8], b: &[u8]) {
+    let strip = |bytes: &[u8]| {
+        let mut doc: serde_json::Value = serde_json::from_slice(bytes).expect("alert is JSON");
+        if let Some(map) = doc.as_object_mut() {
+            for field in PROCESSING_FIELDS {
+                map.remove(*field);
+            }
+        }
+        doc
+    };
+    assert_eq!(
+        strip(a),
+        strip(b),
+        "two alerts with id {key} differ beyond processing times"
+    );
 }
