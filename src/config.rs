@@ -76,28 +76,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// How input events are interpreted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InputFormat {
-    /// Okta System Log JSON or ECS JSON, decided per event.
-    #[default]
-    Auto,
-    /// Raw Okta System Log events (normalized to ECS before evaluation).
-    Okta,
-    /// Events already in ECS form (e.g. from the Elastic Okta integration).
-    Ecs,
-}
-
-impl InputFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InputFormat::Auto => "auto",
-            InputFormat::Okta => "okta",
-            InputFormat::Ecs => "ecs",
-        }
-    }
-}
+pub use crate::okta::InputFormat;
 
 /// `rulestream run`: evaluate detection rules on Kafka input topics and write alerts.
 ///
@@ -161,8 +140,9 @@ pub struct RunArgs {
 pub struct FileConfig {
     /// Rule files or directories. Default: none (the CLI must then get `--rules`).
     pub rules: Vec<PathBuf>,
-    /// `auto`, `okta` or `ecs`. Default `auto`.
-    pub input_format: InputFormat,
+    pub input: InputFile,
+    /// Normalization of raw Okta events and their enrichment data (the `[okta]` table).
+    pub okta: OktaFile,
     /// Index name assumed for events without `data_stream.*` fields. Default: none.
     pub default_index: Option<String>,
     /// Per-topic override of `default_index`.
@@ -178,6 +158,61 @@ pub struct FileConfig {
     pub librdkafka_consumer: BTreeMap<String, toml::Value>,
     /// librdkafka properties for the producer only (override `[librdkafka]`).
     pub librdkafka_producer: BTreeMap<String, toml::Value>,
+}
+
+/// `[input]`: how records are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputFile {
+    /// `auto` (raw Okta normalized, ECS passed through, decided per event), `okta` or `ecs`.
+    /// Default `auto`.
+    pub format: InputFormat,
+}
+
+/// `[okta]`: the raw-Okta → ECS normalization (see `crate::okta::NormalizeConfig`), without its
+/// `input_format` (that is `input.format`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OktaFile {
+    /// `data_stream.namespace` of normalized events. Default `default`.
+    pub namespace: Option<String>,
+    /// Keep the received text as `event.original`. Default false.
+    pub preserve_original: bool,
+    /// Non-flattened debugData mode. Default false (rules on `…flattened.*` need false).
+    pub remove_flattened_debug: bool,
+    /// Collector tags. Default `["forwarded", "okta-system"]`.
+    pub tags: Option<Vec<String>>,
+    /// Okta org URL, written to `host.name`. Default none.
+    pub okta_url: Option<String>,
+    /// Upstream `ecs_category_type.yml` (or JSON) for the full event-type table. Default: the
+    /// built-in table covering Elastic's Okta rules.
+    pub category_table: Option<PathBuf>,
+    /// MaxMind City database for `source.geo.*`. Default none (fields absent).
+    pub geoip_city_db: Option<PathBuf>,
+    /// MaxMind ASN database for `source.as.*`. Default none (fields absent).
+    pub geoip_asn_db: Option<PathBuf>,
+    /// uap-core `regexes.yaml` for `user_agent.*`. Default none (fields absent).
+    pub ua_regexes: Option<PathBuf>,
+}
+
+impl OktaFile {
+    fn to_normalize_config(&self) -> crate::okta::NormalizeConfig {
+        let defaults = crate::okta::NormalizeConfig::default();
+        crate::okta::NormalizeConfig {
+            input_format: InputFormat::Auto,
+            namespace: self.namespace.clone().unwrap_or(defaults.namespace),
+            preserve_original: self.preserve_original,
+            remove_flattened_debug: self.remove_flattened_debug,
+            tags: self.tags.clone().unwrap_or(defaults.tags),
+            okta_url: self.okta_url.clone(),
+            category_table: self.category_table.clone(),
+            enrichment: crate::okta::EnrichmentConfig {
+                geoip_city_db: self.geoip_city_db.clone(),
+                geoip_asn_db: self.geoip_asn_db.clone(),
+                ua_regexes: self.ua_regexes.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -321,6 +356,8 @@ pub struct PipelineSettings {
 pub struct Settings {
     pub rules: Vec<PathBuf>,
     pub input_format: InputFormat,
+    /// How raw Okta events are normalized (`[okta]`); files are loaded when the engine is built.
+    pub okta: crate::okta::NormalizeConfig,
     pub default_index: Option<String>,
     pub default_index_by_topic: BTreeMap<String, String>,
     pub alert: AlertSettings,
@@ -388,7 +425,13 @@ impl Settings {
 /// Parses the TOML text of a config file; errors carry `path:line:col`.
 pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+        let (line, col) = e
+            .span()
+            .map(|s| {
+                let lc = crate::diag::line_col(text, s.start);
+                (lc.line, lc.column)
+            })
+            .unwrap_or((1, 1));
         ConfigError::Parse {
             path: path.to_path_buf(),
             line,
@@ -441,14 +484,6 @@ fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
         }
     }
     None
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 /// librdkafka properties the typed config owns. Setting them in a `[librdkafka*]` table is an
@@ -588,7 +623,8 @@ fn validate(
 
     Ok(Settings {
         rules: file.rules,
-        input_format: file.input_format,
+        input_format: file.input.format,
+        okta: file.okta.to_normalize_config(),
         default_index: file.default_index,
         default_index_by_topic: file.default_index_by_topic,
         alert: AlertSettings {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crate::alert::AlertContext;
 use crate::config::{RunArgs, Settings};
 use crate::engine::ruleset::{Engine, EngineSettings, RuleOutcome};
-use crate::okta::NormalizeOptions;
 use crate::pipeline::{self, EngineFactory};
 
 /// Loads and compiles the rules `settings` names; reports every rule that does not run.
@@ -19,6 +18,15 @@ pub fn build_engine(settings: &Settings) -> Result<Engine, String> {
     for error in &report.errors {
         tracing::error!(%error, "Rule file not loaded.");
     }
+    let normalize = settings
+        .okta
+        .build(chrono::Utc::now())
+        .map_err(|e| format!("okta: {e}"))?;
+    if let Some(enrichment) = &normalize.enrichment {
+        tracing::info!("{}", enrichment.describe());
+    } else {
+        tracing::info!("Okta enrichment: none configured; source.geo.*, source.as.* and user_agent.* of raw Okta events stay absent.");
+    }
     let engine_settings = EngineSettings {
         alert: AlertContext {
             space_id: settings.alert.space_id.clone(),
@@ -26,12 +34,8 @@ pub fn build_engine(settings: &Settings) -> Result<Engine, String> {
             public_base_url: settings.alert.kibana_public_url.clone(),
             ..AlertContext::default()
         },
-        input_format: match settings.input_format {
-            crate::config::InputFormat::Auto => crate::okta::InputFormat::Auto,
-            crate::config::InputFormat::Okta => crate::okta::InputFormat::Okta,
-            crate::config::InputFormat::Ecs => crate::okta::InputFormat::Ecs,
-        },
-        normalize: NormalizeOptions::new(chrono::Utc::now()),
+        input_format: settings.input_format,
+        normalize,
     };
     let (engine, statuses) = Engine::new(report.rules, engine_settings);
     for status in &statuses {
