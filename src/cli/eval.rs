@@ -100,10 +100,13 @@ pub fn run(args: EvalArgs) -> ExitCode {
         }
         Ok(())
     });
-    match result.and_then(|()| out.flush()) {
-        Ok(()) if broken => ExitCode::from(1),
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => super::fail(1, e),
-    }
+    super::input::finish(
+        result,
+        &mut out,
+        if broken {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }

@@ -74,9 +74,5 @@ pub fn run(args: FilterArgs) -> ExitCode {
         }
         Ok(())
     });
-    match result.and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => super::fail(1, e),
-    }
+    super::input::finish(result, &mut out, ExitCode::SUCCESS)
 }

@@ -58,3 +58,17 @@ pub fn for_each_line(
     }
     Ok(())
 }
+
+/// Ends a command that wrote to stdout: flushes, and maps the outcome to an exit status (a
+/// closed pipe, as in `| head`, is not an error). `code` is the status when all went well.
+pub fn finish(
+    result: io::Result<()>,
+    out: &mut impl std::io::Write,
+    code: std::process::ExitCode,
+) -> std::process::ExitCode {
+    match result.and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
+        Err(e) => super::fail(1, e),
+    }
+}

@@ -73,9 +73,5 @@ pub fn run(args: NormalizeArgs) -> ExitCode {
         serde_json::to_writer(&mut out, &normalized).map_err(io::Error::other)?;
         out.write_all(b"\n")
     });
-    match result.and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => super::fail(1, e),
-    }
+    super::input::finish(result, &mut out, ExitCode::SUCCESS)
 }

@@ -15,12 +15,15 @@ use super::predicate::{KeywordTest, Test};
 use super::EventError;
 use crate::event::{extract, EventView, Extracted, FieldPlan, SlotId};
 
+/// Per anchor field: literal value → indices of the queries that require it.
+type AnchorIndex = Vec<(SlotId, HashMap<Box<str>, Vec<u32>>)>;
+
 /// Compiled queries plus their anchor index.
 #[derive(Debug, Clone)]
 pub struct QuerySet {
     plan: FieldPlan,
     exprs: Vec<Expr>,
-    anchors: Vec<(SlotId, HashMap<Box<str>, Vec<u32>>)>,
+    anchors: AnchorIndex,
     unanchored: Vec<u32>,
 }
 
@@ -43,7 +46,7 @@ impl QuerySet {
     /// Builds the index over `exprs`, whose fields are registered in `plan`. `preferred` is the
     /// slot to anchor on when a query offers it (usually `event.action`).
     pub fn new(plan: FieldPlan, exprs: Vec<Expr>, preferred: Option<SlotId>) -> Self {
-        let mut anchors: Vec<(SlotId, HashMap<Box<str>, Vec<u32>>)> = Vec::new();
+        let mut anchors: AnchorIndex = Vec::new();
         let mut unanchored = Vec::new();
         for (i, expr) in exprs.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);

@@ -81,15 +81,7 @@ impl Engine {
     /// Compiles every query rule; the others are reported as unsupported. Broken rules are
     /// reported and left out; they never stop the others.
     pub fn new(rules: Vec<Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>) {
-        let mut plan = FieldPlan::new();
-        let data_stream = [
-            "data_stream.type",
-            "data_stream.dataset",
-            "data_stream.namespace",
-        ]
-        .map(|f| plan.field(f));
-        // Top-level keys that only raw Okta System Log events have.
-        let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
+        let (mut plan, data_stream, raw_okta_markers) = base_plan();
         let preferred = plan.field("event.action");
         let mut exprs = Vec::new();
         let mut compiled = Vec::new();
@@ -126,14 +118,7 @@ impl Engine {
     /// An engine for one bare KQL query (no rule, no index patterns), for `rulestream filter`:
     /// the same reading, normalization and semantics as rules get.
     pub fn for_query(query: &str, settings: EngineSettings) -> Result<Engine, super::QueryError> {
-        let mut plan = FieldPlan::new();
-        let data_stream = [
-            "data_stream.type",
-            "data_stream.dataset",
-            "data_stream.namespace",
-        ]
-        .map(|f| plan.field(f));
-        let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
+        let (mut plan, data_stream, raw_okta_markers) = base_plan();
         let expr = super::compile_kql(query, &mut plan)?;
         let queries = QuerySet::new(plan, vec![expr], None);
         Ok(Engine {
@@ -170,6 +155,20 @@ impl Engine {
             index: String::new(),
         }
     }
+}
+
+/// The fields every engine reads whatever its rules: the data stream (for index patterns) and
+/// the top-level keys that only raw Okta System Log events have (to detect them).
+fn base_plan() -> (FieldPlan, [SlotId; 3], [SlotId; 3]) {
+    let mut plan = FieldPlan::new();
+    let data_stream = [
+        "data_stream.type",
+        "data_stream.dataset",
+        "data_stream.namespace",
+    ]
+    .map(|f| plan.field(f));
+    let raw_okta_markers = ["eventType", "published", "uuid"].map(|f| plan.field(f));
+    (plan, data_stream, raw_okta_markers)
 }
 
 /// Why a rule does not run, as a status.
