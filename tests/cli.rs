@@ -235,3 +235,50 @@ fn help_teaches_with_examples() {
         assert!(text.contains("Example"), "{cmd:?} has examples:\n{text}");
     }
 }
+
+#[test]
+fn eval_sees_events_without_a_data_stream_only_in_a_named_index() {
+    // No data_stream.* fields: the event's index is unknown, so a rule restricted to
+    // `logs-okta*`/`filebeat-*` does not see it — unless --index names one that matches.
+    let event = r#"{"@timestamp":"2025-06-03T09:14:22.517Z","event":{"action":"user.session.impersonation.initiate","id":"x1"}}"#;
+    let rules = seed_rules();
+    let rules = rules.to_str().expect("utf8");
+    let unseen = run(&["eval", "--rules", rules], event);
+    assert!(unseen.status.success());
+    assert!(stdout_lines(&unseen).is_empty(), "unknown index: no alert");
+    let seen = run(
+        &[
+            "eval",
+            "--rules",
+            rules,
+            "--index",
+            "logs-okta.system-default",
+        ],
+        event,
+    );
+    let lines = stdout_lines(&seen);
+    assert_eq!(
+        lines.len(),
+        1,
+        "the data stream also supplies data_stream.dataset"
+    );
+    let alert: serde_json::Value = serde_json::from_str(&lines[0]).expect("json");
+    assert_eq!(
+        alert["kibana.alert.ancestors"][0]["index"],
+        "logs-okta.system-default"
+    );
+    let other = run(
+        &[
+            "eval",
+            "--rules",
+            rules,
+            "--index",
+            "logs-aws.cloudtrail-default",
+        ],
+        event,
+    );
+    assert!(
+        stdout_lines(&other).is_empty(),
+        "an index the rule's patterns exclude"
+    );
+}
