@@ -56,17 +56,22 @@ pub struct NotAnObject(pub String);
 
 /// Sets `path` to `value`, creating intermediate objects. Overwrites an existing leaf.
 pub fn set(doc: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), NotAnObject> {
+    try_set(doc, path, value).map_err(|_| NotAnObject(path.to_string()))
+}
+
+/// [`set`] that hands the value back when a path segment is not an object.
+fn try_set(doc: &mut Map<String, Value>, path: &str, value: Value) -> Result<(), Value> {
     let (parent, leaf) = match path.rsplit_once('.') {
         None => (doc, path),
         Some((parent, leaf)) => {
             let mut cur = doc;
             for part in parent.split('.') {
-                let slot = cur
-                    .entry(part.to_string())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                cur = match slot {
-                    Value::Object(m) => m,
-                    _ => return Err(NotAnObject(path.to_string())),
+                if !cur.contains_key(part) {
+                    cur.insert(part.to_string(), Value::Object(Map::new()));
+                }
+                cur = match cur.get_mut(part) {
+                    Some(Value::Object(m)) => m,
+                    _ => return Err(value),
                 };
             }
             (cur, leaf)
@@ -86,9 +91,9 @@ pub fn rename(doc: &mut Map<String, Value>, from: &str, to: &str) -> bool {
     let Some(value) = remove(doc, from) else {
         return false;
     };
-    match set(doc, to, value.clone()) {
+    match try_set(doc, to, value) {
         Ok(()) => true,
-        Err(_) => {
+        Err(value) => {
             // Put it back: a failed, ignored processor leaves the document unchanged.
             let _ = set(doc, from, value);
             false
