@@ -250,6 +250,38 @@ struct RuleState {
     new_terms: Option<NewTermsState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     suppression: Option<SuppressionState>,
+    /// Horizon of the last expiry pass (passes run once per window length of event time).
+    #[serde(default)]
+    expired_at: Option<i64>,
+}
+
+impl RuleState {
+    /// Bounds the state in time: once per `period` of event time, drops what expired.
+    fn expire(&mut self, kind: &RuleKind, horizon: i64, stats: &mut StatefulStats) {
+        let period = match kind {
+            RuleKind::Threshold(s) => s.window_ms,
+            RuleKind::NewTerms(s) => s.history_ms,
+            RuleKind::Query => return,
+        };
+        let last = *self.expired_at.get_or_insert(horizon);
+        if horizon.saturating_sub(last) < period {
+            return;
+        }
+        self.expired_at = Some(horizon);
+        match kind {
+            RuleKind::Threshold(s) => {
+                if let Some(t) = &mut self.threshold {
+                    t.expire(s, horizon, stats);
+                }
+            }
+            RuleKind::NewTerms(s) => {
+                if let Some(n) = &mut self.new_terms {
+                    n.expire(s, horizon, stats);
+                }
+            }
+            RuleKind::Query => {}
+        }
+    }
 }
 
 /// State sizes, summed over partitions and rules.
@@ -406,6 +438,7 @@ impl Runtime {
         state.watermark = Some(watermark);
         let horizon = watermark.saturating_sub(lateness);
         let rs = state.rules.entry(r.rule.rule_id.clone()).or_default();
+        rs.expire(&r.spec.kind, horizon, stats);
         let mut cx = Cx {
             r: &r,
             event,

@@ -42,6 +42,14 @@ impl NewTermsState {
         self.seen.is_empty()
     }
 
+    /// Forgets tuples last seen before `horizon − history`: they would be new again anyway.
+    pub fn expire(&mut self, spec: &NewTermsSpec, horizon: i64, stats: &mut StatefulStats) {
+        let expired = horizon.saturating_sub(spec.history_ms);
+        let before = self.seen.len();
+        self.seen.retain(|_, last| *last >= expired);
+        stats.evicted_expired += (before - self.seen.len()) as u64;
+    }
+
     /// Records `key` at `t`; true when it was new (absent, or last seen more than the history
     /// window before `t`). `horizon` = watermark − allowed lateness.
     pub fn observe(

@@ -167,6 +167,15 @@ impl ThresholdState {
         None
     }
 
+    /// Drops groups whose events and last alert are all before `horizon − window`: no event
+    /// that can still arrive (later ones are late) would be counted with them.
+    pub fn expire(&mut self, spec: &ThresholdSpec, horizon: i64, stats: &mut StatefulStats) {
+        let expired = horizon.saturating_sub(spec.window_ms);
+        let before = self.groups.len();
+        self.groups.retain(|_, g| g.touched >= expired);
+        stats.evicted_expired += (before - self.groups.len()) as u64;
+    }
+
     /// Keeps the group count under the limit: groups with nothing left inside any future
     /// window go first, then the least recently touched.
     fn make_room(
