@@ -59,6 +59,15 @@ struct Group {
     last_alert: Option<i64>,
     /// Latest event time seen (the group's age for eviction).
     touched: i64,
+    /// The in-order window: entries at or after `window_start` (= latest entry − window) are
+    /// summarized in `in_window` and `card_counts`, so that an event arriving in order is
+    /// checked in O(1) instead of rescanning the window (cardinality rules keep many events).
+    #[serde(default)]
+    window_start: i64,
+    #[serde(default)]
+    in_window: u64,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    card_counts: HashMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +76,52 @@ struct Entry {
     /// Values of the cardinality field (several for an array).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     card: Vec<String>,
+}
+
+impl Group {
+    fn add(&mut self, e: &Entry) {
+        self.in_window += 1;
+        for v in &e.card {
+            *self.card_counts.entry(v.clone()).or_insert(0) += 1;
+        }
+    }
+
+    fn remove(&mut self, e: &Entry) {
+        self.in_window = self.in_window.saturating_sub(1);
+        for v in &e.card {
+            if let Some(n) = self.card_counts.get_mut(v) {
+                *n -= 1;
+                if *n == 0 {
+                    self.card_counts.remove(v);
+                }
+            }
+        }
+    }
+
+    /// Moves the in-order window start to `start` (never backwards).
+    fn slide_to(&mut self, start: i64) {
+        if start <= self.window_start {
+            return;
+        }
+        let from = self.entries.partition_point(|e| e.t < self.window_start);
+        let to = self.entries.partition_point(|e| e.t < start);
+        let leaving: Vec<Entry> = self.entries[from..to].to_vec();
+        for e in &leaving {
+            self.remove(e);
+        }
+        self.window_start = start;
+    }
+
+    /// Rebuilds the summary from the entries (after removals that are not in order).
+    fn resummarize(&mut self) {
+        self.in_window = 0;
+        self.card_counts.clear();
+        let from = self.entries.partition_point(|e| e.t < self.window_start);
+        let inside: Vec<Entry> = self.entries[from..].to_vec();
+        for e in &inside {
+            self.add(e);
+        }
+    }
 }
 
 impl ThresholdState {
@@ -97,74 +152,74 @@ impl ThresholdState {
         if !self.groups.contains_key(key) {
             self.make_room(spec, horizon, limits, stats);
         }
-        let group = self.groups.entry(key.to_string()).or_default();
-        group.touched = group.touched.max(t);
+        let group = self.groups.entry(key.to_string()).or_insert_with(|| Group {
+            window_start: i64::MIN,
+            ..Group::default()
+        });
         if group.last_alert.is_some_and(|last| t <= last) {
             // Already covered by an alert (Kibana's signal history).
             return None;
         }
+        let in_order = group.entries.last().map_or(true, |last| t >= last.t);
+        group.touched = group.touched.max(t);
+        // Entries before every window that can still end (later events are dropped as late)
+        // go, from the summary first.
         let expired = horizon.saturating_sub(spec.window_ms);
+        group.slide_to(expired);
         let stale = group.entries.partition_point(|e| e.t < expired);
         group.entries.drain(..stale);
+        let entry = Entry {
+            t,
+            card: card.to_vec(),
+        };
         let at = group.entries.partition_point(|e| e.t <= t);
-        group.entries.insert(
-            at,
-            Entry {
-                t,
-                card: card.to_vec(),
-            },
-        );
+        if in_order {
+            group.slide_to(t.saturating_sub(spec.window_ms));
+            group.add(&entry);
+        } else if t >= group.window_start {
+            group.add(&entry);
+        }
+        group.entries.insert(at, entry);
         if group.entries.len() > limits.max_events_per_group {
-            group.entries.remove(0);
+            let oldest = group.entries.remove(0);
+            if oldest.t >= group.window_start {
+                group.remove(&oldest);
+            }
             stats.evicted_by_limit += 1;
         }
-        // Candidate window ends: this event, then later events it now precedes (out of order).
-        let ends: Vec<i64> = group.entries[at..]
-            .iter()
-            .map(|e| e.t)
-            .take_while(|end| *end < t.saturating_add(spec.window_ms).saturating_add(1))
-            .collect();
-        let mut last_end = None;
-        for end in ends {
-            if last_end == Some(end) {
-                continue;
-            }
-            last_end = Some(end);
-            let start = end.saturating_sub(spec.window_ms);
-            let lo = group.entries.partition_point(|e| e.t < start);
-            let hi = group.entries.partition_point(|e| e.t <= end);
-            let window = &group.entries[lo..hi];
-            let count = window.len() as u64;
-            if count < spec.value.max(1) {
-                continue;
-            }
-            let cardinality = match &spec.cardinality {
-                Some((_, min)) => {
-                    let distinct: HashSet<&str> = window
-                        .iter()
-                        .flat_map(|e| e.card.iter().map(String::as_str))
-                        .collect();
-                    let n = distinct.len() as u64;
-                    if n < *min {
-                        continue;
-                    }
-                    Some(n)
-                }
-                None => None,
-            };
-            let firing = Firing {
-                values: values.to_vec(),
-                count,
-                from_ms: window.first().map_or(end, |e| e.t),
-                to_ms: end,
-                window_start_ms: start,
-                cardinality,
-            };
-            group.last_alert = Some(end);
-            group.entries.drain(..hi);
-            return Some(firing);
-        }
-        None
+        let threshold = spec.value.max(1);
+        let firing = if in_order {
+            // The window ending at `t`, from the summary.
+            let cardinality = spec
+                .cardinality
+                .as_ref()
+                .map(|_| group.card_counts.len() as u64);
+            let fires = group.in_window >= threshold
+                && spec
+                    .cardinality
+                    .as_ref()
+                    .zip(cardinality)
+                    .map_or(true, |((_, min), n)| n >= *min);
+            fires.then(|| {
+                let lo = group.entries.partition_point(|e| e.t < group.window_start);
+                (group.in_window, group.entries[lo].t, t, cardinality)
+            })
+        } else {
+            scan_late(group, spec, t, threshold)
+        };
+        let (count, from_ms, end, cardinality) = firing?;
+        let hi = group.entries.partition_point(|e| e.t <= end);
+        group.last_alert = Some(end);
+        group.entries.drain(..hi);
+        group.resummarize();
+        Some(Firing {
+            values: values.to_vec(),
+            count,
+            from_ms,
+            to_ms: end,
+            window_start_ms: end.saturating_sub(spec.window_ms),
+            cardinality,
+        })
     }
 
     /// Drops groups whose events and last alert are all before `horizon − window`: no event
@@ -197,6 +252,51 @@ impl ThresholdState {
             stats,
         );
     }
+}
+
+/// An event that arrived out of order can complete a window ending at itself or at a later
+/// event of the group (up to `t + window`): the earliest such window, by a scan.
+fn scan_late(
+    group: &Group,
+    spec: &ThresholdSpec,
+    t: i64,
+    threshold: u64,
+) -> Option<(u64, i64, i64, Option<u64>)> {
+    let at = group.entries.partition_point(|e| e.t < t);
+    let mut last_end = None;
+    for end in group.entries[at..].iter().map(|e| e.t) {
+        if end > t.saturating_add(spec.window_ms) {
+            break;
+        }
+        if last_end == Some(end) {
+            continue;
+        }
+        last_end = Some(end);
+        let start = end.saturating_sub(spec.window_ms);
+        let lo = group.entries.partition_point(|e| e.t < start);
+        let hi = group.entries.partition_point(|e| e.t <= end);
+        let window = &group.entries[lo..hi];
+        let count = window.len() as u64;
+        if count < threshold {
+            continue;
+        }
+        let cardinality = match &spec.cardinality {
+            Some((_, min)) => {
+                let distinct: HashSet<&str> = window
+                    .iter()
+                    .flat_map(|e| e.card.iter().map(String::as_str))
+                    .collect();
+                let n = distinct.len() as u64;
+                if n < *min {
+                    continue;
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        return Some((count, window.first().map_or(end, |e| e.t), end, cardinality));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -300,6 +400,61 @@ mod tests {
         assert_eq!(got, vec![(4, 5, 0, 4, Some(3))]);
         // Distinct values spread over more than a window do not add up.
         assert_eq!(run(&s, &[(0, "a"), (20, "b"), (40, "c")]), vec![]);
+    }
+
+    #[test]
+    fn in_order_summary_agrees_with_a_full_scan() {
+        // Reference: the window check by scan for every event (what late events use).
+        for seed in 0..200u64 {
+            let s = spec(1 + seed % 4, (seed % 3 > 0).then_some(1 + seed % 3));
+            let mut state = ThresholdState::default();
+            let mut reference = Group::default();
+            let mut stats = StatefulStats::default();
+            let (mut x, mut t, mut watermark) =
+                (seed.wrapping_mul(6364136223846793005) | 1, 0i64, 0);
+            for _ in 0..300 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // Mostly forward steps of 0–9 minutes, sometimes up to 4 minutes back.
+                let step = ((x >> 33) % 14) as i64 - 4;
+                t = (t + step * MIN).max(0);
+                watermark = watermark.max(t);
+                let horizon = watermark - 5 * MIN;
+                if t < horizon {
+                    continue;
+                }
+                let card = vec![format!("v{}", (x >> 40) % 5)];
+                let got = state
+                    .observe(
+                        &s,
+                        "g",
+                        &["g".into()],
+                        t,
+                        &card,
+                        horizon,
+                        &Limits::default(),
+                        &mut stats,
+                    )
+                    .map(|f| (f.count, f.from_ms, f.to_ms, f.cardinality));
+                // Reference step.
+                let want = if reference.last_alert.is_some_and(|l| t <= l) {
+                    None
+                } else {
+                    let expired = horizon - s.window_ms;
+                    reference.entries.retain(|e| e.t >= expired);
+                    let at = reference.entries.partition_point(|e| e.t <= t);
+                    reference.entries.insert(at, Entry { t, card });
+                    let fired = scan_late(&reference, &s, t, s.value.max(1));
+                    if let Some((_, _, end, _)) = fired {
+                        reference.last_alert = Some(end);
+                        reference.entries.retain(|e| e.t > end);
+                    }
+                    fired
+                };
+                assert_eq!(got, want, "seed {seed} t {t}");
+            }
+        }
     }
 
     #[test]
