@@ -4,9 +4,9 @@
 //! Design: the [`super::ruleset::Engine`] compiles these rules' KQL like any query rule, and
 //! hands each match to the [`Runtime`] its evaluator owns. State is kept per input partition
 //! ([`PartitionKey`]) — a partition is processed by one evaluator at a time, so no locks — with
-//! the partition's watermark (latest event time seen) and the offset of the last event folded
-//! in. Each rule's state is keyed by `rule_id`, so it survives restarts and rule edits that keep
-//! the id. Everything is bounded by [`Limits`]; expired entries are dropped first, then the
+//! the offset of the last event folded in, and per rule its watermark (latest event time
+//! seen). Each rule's state is keyed by `rule_id`, so it survives restarts and rule edits that
+//! keep the id. Everything is bounded by [`Limits`]; expired entries are dropped first, then the
 //! oldest, and both are counted in [`StatefulStats`].
 
 mod apply;
@@ -51,14 +51,16 @@ pub struct PartitionKey {
 pub struct PartitionState {
     /// Offset of the last event folded into this state (`None` for file input).
     pub offset: Option<i64>,
-    /// Latest event time seen by a stateful rule (ms).
-    pub watermark: Option<i64>,
     /// `rule_id` → that rule's state.
     rules: HashMap<String, RuleState>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct RuleState {
+    /// Latest event time this rule has seen in the partition (ms). Per rule, because rules
+    /// may read different time fields (`timestamp_override` or `@timestamp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    watermark: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     threshold: Option<ThresholdState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,17 +244,14 @@ impl Runtime {
         };
         *dirty = true;
         let lateness = settings.allowed_lateness_ms;
-        if state
-            .watermark
-            .is_some_and(|w| t < w.saturating_sub(lateness))
-        {
+        let rs = state.rules.entry(r.rule.rule_id.clone()).or_default();
+        if rs.watermark.is_some_and(|w| t < w.saturating_sub(lateness)) {
             stats.late_events += 1;
             return Ok(());
         }
-        let watermark = state.watermark.map_or(t, |w| w.max(t));
-        state.watermark = Some(watermark);
+        let watermark = rs.watermark.map_or(t, |w| w.max(t));
+        rs.watermark = Some(watermark);
         let horizon = watermark.saturating_sub(lateness);
-        let rs = state.rules.entry(r.rule.rule_id.clone()).or_default();
         rs.expire(&r.spec.kind, horizon, stats);
         let mut cx = Cx {
             r: &r,
