@@ -56,7 +56,14 @@ fn ids_and_counts(docs: &[Value]) -> Vec<(String, Value)> {
 
 #[test]
 fn restart_with_replay_from_an_earlier_offset_neither_loses_nor_double_counts() {
-    let events: Vec<Vec<u8>> = (0..10).map(|i| lock(i, i as i64)).collect();
+    // Fires at offset 2 (window 0–2); 3–5 are counted while the group is disarmed and fire at
+    // offset 6 (minute 200, re-armed); 200–202 fire at offset 8.
+    let minutes = [0, 1, 2, 3, 4, 5, 200, 201, 202, 400];
+    let events: Vec<Vec<u8>> = minutes
+        .iter()
+        .enumerate()
+        .map(|(i, m)| lock(i, *m))
+        .collect();
     let text = corpus_text(BRUTE_FORCE);
 
     let straight = {
@@ -64,25 +71,26 @@ fn restart_with_replay_from_an_earlier_offset_neither_loses_nor_double_counts() 
         let mut ev = engine.evaluator();
         ids_and_counts(&feed(&mut ev, Some("okta"), 0, &events))
     };
-    assert_eq!(straight.len(), 3, "fires at offsets 2, 5, 8");
+    assert_eq!(straight.len(), 3, "fires at offsets 2, 6, 8: {straight:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    // First life: offsets 0..=4, then a snapshot covering offset 4, then a crash.
+    // First life: offsets 0..=5, then a snapshot covering offset 5 (with the pending group),
+    // then a crash.
     let first = {
         let engine = engine(vec![rule(&text)], durable(dir.path()));
         let mut ev = engine.try_evaluator().unwrap();
-        let docs = feed(&mut ev, Some("okta"), 0, &events[..5]);
+        let docs = feed(&mut ev, Some("okta"), 0, &events[..6]);
         let snap = ev.runtime().snapshot(Some("okta"), 0).unwrap();
-        assert_eq!(snap.offset, Some(4));
+        assert_eq!(snap.offset, Some(5));
         assert_eq!(ev.runtime_mut().checkpoint_all().unwrap(), 1);
         ids_and_counts(&docs)
     };
-    // Second life: Kafka redelivers from the committed offset 3; 3 and 4 are already in the
-    // state and must not count again.
+    // Second life: Kafka redelivers from the committed offset 3; 3, 4 and 5 are already in
+    // the state and must not count again.
     let engine = engine(vec![rule(&text)], durable(dir.path()));
     let mut ev = engine.try_evaluator().unwrap();
     let second = ids_and_counts(&feed(&mut ev, Some("okta"), 3, &events[3..]));
-    assert_eq!(ev.stateful_stats().replayed_skipped, 2);
+    assert_eq!(ev.stateful_stats().replayed_skipped, 3);
 
     let mut both = first;
     both.extend(second);

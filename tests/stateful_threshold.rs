@@ -60,9 +60,14 @@ fn brute_force_rule_table() {
         ),
         ("two are not enough", vec![(0, a()), (10, a())], vec![]),
         (
-            "a flood fires once per three new events (signal history)",
+            "a flood fires once per window: the group re-arms 180 minutes after its alert",
             (0..8).map(|m| (m, a())).collect(),
-            vec![(3, 0, 2, "a@example.com"), (3, 3, 5, "a@example.com")],
+            vec![(3, 0, 2, "a@example.com")],
+        ),
+        (
+            "events counted while disarmed fire when it re-arms (signal history: 3..7 only)",
+            (0..8).map(|m| (m, a())).chain([(183, a())]).collect(),
+            vec![(3, 0, 2, "a@example.com"), (5, 3, 7, "a@example.com")],
         ),
         (
             "window edge: 180 minutes apart is inside (gte/lte)",
@@ -259,24 +264,30 @@ fn cardinality_rule_counts_distinct_sessions_in_35_minutes() {
 
 #[test]
 fn duration_suppression_folds_later_firings_of_the_group() {
-    // The brute-force rule with a one-hour suppression: a flood fires at events 3, 6, 9; the
-    // first alert absorbs the next two and is re-sent with docs_count 2 at the end.
+    // The brute-force rule with a one-hour suppression: lockouts at minutes 0–5 fire once (at
+    // 2) and leave 3–5 pending; the event at 183 re-arms the group, the pending firing folds
+    // into the first alert (its window opened at minute 0 and lasts an hour), and since the
+    // rule's watermark is then past that hour the alert is re-sent with docs_count 1.
     let text = format!(
         "{}\n[rule.alert_suppression]\n[rule.alert_suppression.duration]\nvalue = 1\nunit = \"h\"\n",
         corpus_text(BRUTE_FORCE)
     );
     let engine = engine(vec![rule(&text)], settings());
     let mut ev = engine.evaluator();
-    let lines: Vec<Vec<u8>> = (0..9).map(|i| lock(i, i as i64, json!("a@x"))).collect();
+    let lines: Vec<Vec<u8>> = [0, 1, 2, 3, 4, 5, 183]
+        .iter()
+        .enumerate()
+        .map(|(i, m)| lock(i, *m, json!("a@x")))
+        .collect();
     let docs = feed_and_flush(&mut ev, &lines);
     assert_eq!(docs.len(), 2, "{docs:#?}");
     assert_eq!(docs[0]["kibana.alert.uuid"], docs[1]["kibana.alert.uuid"]);
     assert_eq!(docs[0]["kibana.alert.suppression.docs_count"], 0);
-    assert_eq!(docs[1]["kibana.alert.suppression.docs_count"], 2);
+    assert_eq!(docs[1]["kibana.alert.suppression.docs_count"], 1);
     assert_eq!(docs[1]["kibana.alert.suppression.start"], iso(BASE_MS));
     assert_eq!(
         docs[1]["kibana.alert.suppression.end"],
-        iso(BASE_MS + 8 * MIN)
+        iso(BASE_MS + 5 * MIN)
     );
     assert_eq!(
         docs[0]["kibana.alert.suppression.terms"],

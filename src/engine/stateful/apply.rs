@@ -80,8 +80,13 @@ impl Cx<'_, '_> {
         rs: &mut RuleState,
         spec: &ThresholdSpec,
         t: i64,
-        horizon: i64,
+        (watermark, horizon): (i64, i64),
     ) -> Result<(), EventError> {
+        // Groups that reached the threshold while disarmed fire first, with their own window.
+        let mut firings = rs
+            .threshold
+            .get_or_insert_with(ThresholdState::default)
+            .sweep(spec, watermark);
         // Kibana groups with a composite aggregation: a document missing a group-by field is
         // in no bucket; an array value puts it in one bucket per value (per combination).
         let lists: Vec<Vec<String>> = spec
@@ -89,28 +94,29 @@ impl Cx<'_, '_> {
             .iter()
             .map(|f| field_terms(self.event, f))
             .collect();
-        if lists.iter().any(Vec::is_empty) {
-            return Ok(());
-        }
         let card = match &spec.cardinality {
             Some((field, _)) => field_terms(self.event, field),
             None => Vec::new(),
         };
-        for values in combinations(&lists) {
+        if !lists.iter().any(Vec::is_empty) {
+            for values in combinations(&lists) {
+                let key = values.join(&KEY_SEPARATOR.to_string());
+                let state = rs.threshold.get_or_insert_with(ThresholdState::default);
+                firings.extend(state.observe(
+                    spec,
+                    &key,
+                    &values,
+                    t,
+                    &card,
+                    horizon,
+                    self.limits,
+                    self.stats,
+                ));
+            }
+        }
+        for f in firings {
+            let values = f.values.clone();
             let key = values.join(&KEY_SEPARATOR.to_string());
-            let state = rs.threshold.get_or_insert_with(ThresholdState::default);
-            let Some(f) = state.observe(
-                spec,
-                &key,
-                &values,
-                t,
-                &card,
-                horizon,
-                self.limits,
-                self.stats,
-            ) else {
-                continue;
-            };
             let rule = self.r.rule;
             let template = self.r.template;
             let mut synthetic = Map::new();

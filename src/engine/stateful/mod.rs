@@ -264,7 +264,7 @@ impl Runtime {
         };
         match &r.spec.kind {
             RuleKind::Query => cx.query(rs, t)?,
-            RuleKind::Threshold(spec) => cx.threshold(rs, spec, t, horizon)?,
+            RuleKind::Threshold(spec) => cx.threshold(rs, spec, t, (watermark, horizon))?,
             RuleKind::NewTerms(spec) => {
                 let learning = *learn_only
                     || match settings.learning {

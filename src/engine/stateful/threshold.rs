@@ -48,6 +48,9 @@ pub struct Firing {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ThresholdState {
     groups: HashMap<String, Group>,
+    /// Earliest re-arm time among pending groups (sweeps are skipped before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_rearm: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -59,6 +62,9 @@ struct Group {
     last_alert: Option<i64>,
     /// Latest event time seen (the group's age for eviction).
     touched: i64,
+    /// The threshold was reached while the group was disarmed (see [`ThresholdState::sweep`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pending: bool,
     /// The in-order window: entries at or after `window_start` (= latest entry − window) are
     /// summarized in `in_window` and `card_counts`, so that an event arriving in order is
     /// checked in O(1) instead of rescanning the window (cardinality rules keep many events).
@@ -112,6 +118,29 @@ impl Group {
         self.window_start = start;
     }
 
+    /// Event time from which the group may fire again: one window after its last alert.
+    fn rearm(&self, spec: &ThresholdSpec) -> i64 {
+        self.last_alert
+            .map_or(i64::MIN, |last| last.saturating_add(spec.window_ms))
+    }
+
+    /// Records the alert for `window`: its events are never counted again.
+    fn fire(&mut self, spec: &ThresholdSpec, values: &[String], window: Window) -> Firing {
+        let hi = self.entries.partition_point(|e| e.t <= window.end);
+        self.last_alert = Some(window.end);
+        self.pending = false;
+        self.entries.drain(..hi);
+        self.resummarize();
+        Firing {
+            values: values.to_vec(),
+            count: window.count,
+            from_ms: window.from_ms,
+            to_ms: window.end,
+            window_start_ms: window.end.saturating_sub(spec.window_ms),
+            cardinality: window.cardinality,
+        }
+    }
+
     /// Rebuilds the summary from the entries (after removals that are not in order).
     fn resummarize(&mut self) {
         self.in_window = 0;
@@ -135,8 +164,8 @@ impl ThresholdState {
     }
 
     /// Counts one event at `t` in the group `values` (key `key`); returns the firing if a window
-    /// reached the threshold. `horizon` = watermark − allowed lateness: no later event can be
-    /// older, so events before `horizon − window` are dropped.
+    /// reached the threshold and the group is armed. `horizon` = watermark − allowed lateness:
+    /// no later event can be older, so events before `horizon − window` are dropped.
     #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &mut self,
@@ -187,39 +216,63 @@ impl ThresholdState {
             }
             stats.evicted_by_limit += 1;
         }
-        let threshold = spec.value.max(1);
-        let firing = if in_order {
+        let rearm = group.rearm(spec);
+        let found = if in_order {
             // The window ending at `t`, from the summary.
             let cardinality = spec
                 .cardinality
                 .as_ref()
                 .map(|_| group.card_counts.len() as u64);
-            let fires = group.in_window >= threshold
-                && spec
-                    .cardinality
-                    .as_ref()
-                    .zip(cardinality)
-                    .map_or(true, |((_, min), n)| n >= *min);
-            fires.then(|| {
+            meets(spec, group.in_window, cardinality).then(|| {
                 let lo = group.entries.partition_point(|e| e.t < group.window_start);
-                (group.in_window, group.entries[lo].t, t, cardinality)
+                Window {
+                    count: group.in_window,
+                    from_ms: group.entries.get(lo).map_or(t, |e| e.t),
+                    end: t,
+                    cardinality,
+                }
             })
         } else {
-            scan_late(group, spec, t, threshold)
+            scan_late(group, spec, t)
         };
-        let (count, from_ms, end, cardinality) = firing?;
-        let hi = group.entries.partition_point(|e| e.t <= end);
-        group.last_alert = Some(end);
-        group.entries.drain(..hi);
-        group.resummarize();
-        Some(Firing {
-            values: values.to_vec(),
-            count,
-            from_ms,
-            to_ms: end,
-            window_start_ms: end.saturating_sub(spec.window_ms),
-            cardinality,
-        })
+        let window = found?;
+        if window.end < rearm {
+            // One alert per window: the group fired less than a window ago. The events stay
+            // counted; the sweep fires them once the group re-arms.
+            group.pending = true;
+            self.next_rearm = Some(self.next_rearm.map_or(rearm, |n| n.min(rearm)));
+            return None;
+        }
+        Some(group.fire(spec, values, window))
+    }
+
+    /// Fires the groups whose threshold was reached while they were disarmed, once `watermark`
+    /// reaches their re-arm time; each alert's window ends at the group's latest event.
+    pub fn sweep(&mut self, spec: &ThresholdSpec, watermark: i64) -> Vec<Firing> {
+        let mut out = Vec::new();
+        if self.next_rearm.map_or(true, |n| n > watermark) {
+            return out;
+        }
+        for (key, group) in &mut self.groups {
+            if !group.pending || group.rearm(spec) > watermark {
+                continue;
+            }
+            group.pending = false;
+            let Some(end) = group.entries.last().map(|e| e.t) else {
+                continue;
+            };
+            if let Some(window) = window_at(group, spec, end) {
+                let values = key_values(spec, key);
+                out.push(group.fire(spec, &values, window));
+            }
+        }
+        self.next_rearm = self
+            .groups
+            .values()
+            .filter(|g| g.pending)
+            .map(|g| g.rearm(spec))
+            .min();
+        out
     }
 
     /// Drops groups whose events and last alert are all before `horizon − window`: no event
@@ -227,7 +280,8 @@ impl ThresholdState {
     pub fn expire(&mut self, spec: &ThresholdSpec, horizon: i64, stats: &mut StatefulStats) {
         let expired = horizon.saturating_sub(spec.window_ms);
         let before = self.groups.len();
-        self.groups.retain(|_, g| g.touched >= expired);
+        // A pending group still owes an alert (fired by the next sweep), whatever its age.
+        self.groups.retain(|_, g| g.pending || g.touched >= expired);
         stats.evicted_expired += (before - self.groups.len()) as u64;
     }
 
@@ -254,14 +308,50 @@ impl ThresholdState {
     }
 }
 
+/// A window that met the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    count: u64,
+    from_ms: i64,
+    end: i64,
+    cardinality: Option<u64>,
+}
+
+/// Whether `count` events with `cardinality` distinct values meet the rule.
+fn meets(spec: &ThresholdSpec, count: u64, cardinality: Option<u64>) -> bool {
+    count >= spec.value.max(1)
+        && match (&spec.cardinality, cardinality) {
+            (Some((_, min)), Some(n)) => n >= *min,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+}
+
+/// The window `[end − window, end]` of the group's entries, by a scan, if it meets the rule.
+fn window_at(group: &Group, spec: &ThresholdSpec, end: i64) -> Option<Window> {
+    let start = end.saturating_sub(spec.window_ms);
+    let lo = group.entries.partition_point(|e| e.t < start);
+    let hi = group.entries.partition_point(|e| e.t <= end);
+    let window = &group.entries[lo..hi];
+    let count = window.len() as u64;
+    let cardinality = spec.cardinality.as_ref().map(|_| {
+        let distinct: HashSet<&str> = window
+            .iter()
+            .flat_map(|e| e.card.iter().map(String::as_str))
+            .collect();
+        distinct.len() as u64
+    });
+    meets(spec, count, cardinality).then(|| Window {
+        count,
+        from_ms: window.first().map_or(end, |e| e.t),
+        end,
+        cardinality,
+    })
+}
+
 /// An event that arrived out of order can complete a window ending at itself or at a later
 /// event of the group (up to `t + window`): the earliest such window, by a scan.
-fn scan_late(
-    group: &Group,
-    spec: &ThresholdSpec,
-    t: i64,
-    threshold: u64,
-) -> Option<(u64, i64, i64, Option<u64>)> {
+fn scan_late(group: &Group, spec: &ThresholdSpec, t: i64) -> Option<Window> {
     let at = group.entries.partition_point(|e| e.t < t);
     let mut last_end = None;
     for end in group.entries[at..].iter().map(|e| e.t) {
@@ -272,31 +362,21 @@ fn scan_late(
             continue;
         }
         last_end = Some(end);
-        let start = end.saturating_sub(spec.window_ms);
-        let lo = group.entries.partition_point(|e| e.t < start);
-        let hi = group.entries.partition_point(|e| e.t <= end);
-        let window = &group.entries[lo..hi];
-        let count = window.len() as u64;
-        if count < threshold {
-            continue;
+        if let Some(w) = window_at(group, spec, end) {
+            return Some(w);
         }
-        let cardinality = match &spec.cardinality {
-            Some((_, min)) => {
-                let distinct: HashSet<&str> = window
-                    .iter()
-                    .flat_map(|e| e.card.iter().map(String::as_str))
-                    .collect();
-                let n = distinct.len() as u64;
-                if n < *min {
-                    continue;
-                }
-                Some(n)
-            }
-            None => None,
-        };
-        return Some((count, window.first().map_or(end, |e| e.t), end, cardinality));
     }
     None
+}
+
+/// The group values of a key (see [`super::new_terms::KEY_SEPARATOR`]).
+fn key_values(spec: &ThresholdSpec, key: &str) -> Vec<String> {
+    if spec.fields.is_empty() {
+        return Vec::new();
+    }
+    key.split(super::new_terms::KEY_SEPARATOR)
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -334,6 +414,9 @@ mod tests {
                 vec![card.to_string()]
             };
             let horizon = watermark - 5 * MIN;
+            for f in state.sweep(spec, watermark) {
+                out.push((i, f.count, f.from_ms / MIN, f.to_ms / MIN, f.cardinality));
+            }
             if let Some(f) = state.observe(
                 spec,
                 "u",
@@ -353,13 +436,36 @@ mod tests {
     #[test]
     fn fires_once_per_window_and_not_again_for_counted_events() {
         let s = spec(3, None);
-        // 3 events in 30 minutes fire; the next 2 do not (the counted ones are gone); the 6th
-        // makes 3 new ones.
+        // 3 events in 30 minutes fire at 20; 21–23 make 3 new ones, but the group re-arms
+        // only one window after its alert (minute 50): the event at 51 lets the sweep fire
+        // them (window ending at 23), and 51 itself starts the next count.
         let got = run(
             &s,
-            &[(0, ""), (10, ""), (20, ""), (21, ""), (22, ""), (23, "")],
+            &[
+                (0, ""),
+                (10, ""),
+                (20, ""),
+                (21, ""),
+                (22, ""),
+                (23, ""),
+                (51, ""),
+            ],
         );
-        assert_eq!(got, vec![(2, 3, 0, 20, None), (5, 3, 21, 23, None)]);
+        assert_eq!(got, vec![(2, 3, 0, 20, None), (6, 3, 21, 23, None)]);
+        // A steady flood (one event a minute for 100 minutes): one alert per window (sent by
+        // the first event at or after the re-arm time, for the window ending just before it),
+        // each counting the events since the previous alert.
+        let flood: Vec<(i64, &str)> = (0..100).map(|m| (m, "")).collect();
+        let got = run(&s, &flood);
+        assert_eq!(
+            got,
+            vec![
+                (2, 3, 0, 2, None),
+                (32, 29, 3, 31, None),
+                (61, 29, 32, 60, None),
+                (90, 29, 61, 89, None),
+            ]
+        );
     }
 
     #[test]
@@ -404,14 +510,13 @@ mod tests {
 
     #[test]
     fn in_order_summary_agrees_with_a_full_scan() {
-        // Reference: the window check by scan for every event (what late events use).
+        // After every event, the group's summary equals a scan of the window ending at its
+        // latest event; streams mix forward steps, late events and firings.
         for seed in 0..200u64 {
             let s = spec(1 + seed % 4, (seed % 3 > 0).then_some(1 + seed % 3));
             let mut state = ThresholdState::default();
-            let mut reference = Group::default();
             let mut stats = StatefulStats::default();
-            let (mut x, mut t, mut watermark) =
-                (seed.wrapping_mul(6364136223846793005) | 1, 0i64, 0);
+            let (mut x, mut t, mut watermark) = (seed | 1, 0i64, 0);
             for _ in 0..300 {
                 x = x
                     .wrapping_mul(6364136223846793005)
@@ -425,34 +530,33 @@ mod tests {
                     continue;
                 }
                 let card = vec![format!("v{}", (x >> 40) % 5)];
-                let got = state
-                    .observe(
-                        &s,
-                        "g",
-                        &["g".into()],
-                        t,
-                        &card,
-                        horizon,
-                        &Limits::default(),
-                        &mut stats,
-                    )
-                    .map(|f| (f.count, f.from_ms, f.to_ms, f.cardinality));
-                // Reference step.
-                let want = if reference.last_alert.is_some_and(|l| t <= l) {
-                    None
-                } else {
-                    let expired = horizon - s.window_ms;
-                    reference.entries.retain(|e| e.t >= expired);
-                    let at = reference.entries.partition_point(|e| e.t <= t);
-                    reference.entries.insert(at, Entry { t, card });
-                    let fired = scan_late(&reference, &s, t, s.value.max(1));
-                    if let Some((_, _, end, _)) = fired {
-                        reference.last_alert = Some(end);
-                        reference.entries.retain(|e| e.t > end);
-                    }
-                    fired
+                state.sweep(&s, watermark);
+                state.observe(
+                    &s,
+                    "g",
+                    &["g".into()],
+                    t,
+                    &card,
+                    horizon,
+                    &Limits::default(),
+                    &mut stats,
+                );
+                let g = &state.groups["g"];
+                let Some(end) = g.entries.last().map(|e| e.t) else {
+                    assert_eq!(g.in_window, 0, "seed {seed}");
+                    continue;
                 };
-                assert_eq!(got, want, "seed {seed} t {t}");
+                if g.window_start != end - s.window_ms {
+                    continue; // the last event arrived late; the summary is for an older end
+                }
+                let lo = g.entries.partition_point(|e| e.t < g.window_start);
+                let inside = &g.entries[lo..];
+                let distinct: HashSet<&str> = inside
+                    .iter()
+                    .flat_map(|e| e.card.iter().map(String::as_str))
+                    .collect();
+                assert_eq!(g.in_window, inside.len() as u64, "seed {seed} t {t}");
+                assert_eq!(g.card_counts.len(), distinct.len(), "seed {seed} t {t}");
             }
         }
     }
