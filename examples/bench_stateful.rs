@@ -70,12 +70,12 @@ fn events(n: usize) -> Vec<Vec<u8>> {
             doc["event"]["ingested"] = json!(ts);
             let action = match i % 100 {
                 50 => {
-                    doc["okta"]["actor"]["alternate_id"] = json!(format!("user{}", i / 100 % 500));
+                    doc["okta"]["actor"]["alternate_id"] = json!(format!("user{}", i / 100 % 50));
                     Some("user.account.lock")
                 }
                 51 => {
                     doc["okta"]["authentication_context"]["issuer"] =
-                        json!({"id": format!("idp{}", i / 100 % 2000)});
+                        json!({"id": format!("idp{}", i / 100 % 20)});
                     Some("user.authentication.auth_via_IDP")
                 }
                 _ => None,
@@ -91,10 +91,25 @@ fn events(n: usize) -> Vec<Vec<u8>> {
 
 fn engine(query_only: bool) -> (Arc<Engine>, usize) {
     let report = rulestream::rules::load_dirs(&[okta_events::shared_data("detection-rules-okta")]);
+    // BENCH_STATEFUL_EXCLUDE=<file name part> leaves rules out (to find what costs).
+    let exclude = std::env::var("BENCH_STATEFUL_EXCLUDE").ok();
+    // BENCH_STATEFUL_ONLY=<file name part>: the query rules plus the matching other rules.
+    let only = std::env::var("BENCH_STATEFUL_ONLY").ok();
     let rules = report
         .rules
         .into_iter()
         .filter(|r| !query_only || r.rule_type == RuleType::Query)
+        .filter(|r| {
+            exclude
+                .as_deref()
+                .map_or(true, |x| !r.path.to_string_lossy().contains(x))
+        })
+        .filter(|r| {
+            r.rule_type == RuleType::Query
+                || only
+                    .as_deref()
+                    .map_or(true, |x| r.path.to_string_lossy().contains(x))
+        })
         .collect();
     let stateful = StatefulSettings {
         learning: Learning::Off,
@@ -113,12 +128,21 @@ fn main() {
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let events = events(count);
+    if let Some(path) = std::env::var_os("BENCH_STATEFUL_DUMP") {
+        let mut text = Vec::new();
+        for e in &events {
+            text.extend_from_slice(e);
+            text.push(b'\n');
+        }
+        std::fs::write(path, text).expect("dump written");
+    }
     let origin = EventOrigin {
         topic: Some("okta"),
         ..EventOrigin::default()
     };
     let (query_engine, query_rules) = engine(true);
     let (full_engine, full_rules) = engine(false);
+    let mut per_rule: std::collections::BTreeMap<String, usize> = Default::default();
     let mut best = [Duration::MAX; 2];
     let mut alerts = [0usize; 2];
     for _ in 0..rounds {
@@ -138,6 +162,11 @@ fn main() {
                     .evaluate(e, &origin, &mut out)
                     .expect("benchmark events are valid");
                 alerts[k] += out.len();
+                if k == 1 {
+                    for a in &out {
+                        *per_rule.entry(a.rule_id.clone()).or_default() += 1;
+                    }
+                }
             }
             best[k] = best[k].min(t.elapsed());
         }
@@ -159,7 +188,26 @@ fn main() {
         best[0].as_secs_f64() / best[1].as_secs_f64()
     );
 
-    memory();
+    let report = rulestream::rules::load_dirs(&[okta_events::shared_data("detection-rules-okta")]);
+    let mut rows: Vec<(usize, String)> = report
+        .rules
+        .iter()
+        .filter(|r| r.rule_type != RuleType::Query)
+        .map(|r| {
+            (
+                per_rule.get(&r.rule_id).copied().unwrap_or(0) / rounds.max(1),
+                r.name.clone(),
+            )
+        })
+        .collect();
+    rows.sort();
+    for (n, name) in rows.iter().rev().filter(|(n, _)| *n > 0) {
+        println!("  {n:>6} alerts/round from {name}");
+    }
+    println!();
+    if std::env::var_os("BENCH_STATEFUL_NO_MEMORY").is_none() {
+        memory();
+    }
 }
 
 /// Live heap bytes for 1M distinct keys of each kind of state.

@@ -8,7 +8,7 @@
 //! firing the group's events up to the window end are dropped, so a flood gives one alert per
 //! window. Groups that only hold expired events are forgotten.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +56,7 @@ pub struct ThresholdState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Group {
     /// Events after the last alert, sorted by time.
-    entries: Vec<Entry>,
+    entries: VecDeque<Entry>,
     /// Window end of the group's last alert: events at or before it are not counted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last_alert: Option<i64>,
@@ -111,7 +111,7 @@ impl Group {
         }
         let from = self.entries.partition_point(|e| e.t < self.window_start);
         let to = self.entries.partition_point(|e| e.t < start);
-        let leaving: Vec<Entry> = self.entries[from..to].to_vec();
+        let leaving: Vec<Entry> = self.entries.range(from..to).cloned().collect();
         for e in &leaving {
             self.remove(e);
         }
@@ -146,7 +146,7 @@ impl Group {
         self.in_window = 0;
         self.card_counts.clear();
         let from = self.entries.partition_point(|e| e.t < self.window_start);
-        let inside: Vec<Entry> = self.entries[from..].to_vec();
+        let inside: Vec<Entry> = self.entries.range(from..).cloned().collect();
         for e in &inside {
             self.add(e);
         }
@@ -189,7 +189,7 @@ impl ThresholdState {
             // Already covered by an alert (Kibana's signal history).
             return None;
         }
-        let in_order = group.entries.last().map_or(true, |last| t >= last.t);
+        let in_order = group.entries.back().map_or(true, |last| t >= last.t);
         group.touched = group.touched.max(t);
         // Entries before every window that can still end (later events are dropped as late)
         // go, from the summary first.
@@ -210,9 +210,10 @@ impl ThresholdState {
         }
         group.entries.insert(at, entry);
         if group.entries.len() > limits.max_events_per_group {
-            let oldest = group.entries.remove(0);
-            if oldest.t >= group.window_start {
-                group.remove(&oldest);
+            if let Some(oldest) = group.entries.pop_front() {
+                if oldest.t >= group.window_start {
+                    group.remove(&oldest);
+                }
             }
             stats.evicted_by_limit += 1;
         }
@@ -258,7 +259,7 @@ impl ThresholdState {
                 continue;
             }
             group.pending = false;
-            let Some(end) = group.entries.last().map(|e| e.t) else {
+            let Some(end) = group.entries.back().map(|e| e.t) else {
                 continue;
             };
             if let Some(window) = window_at(group, spec, end) {
@@ -332,18 +333,22 @@ fn window_at(group: &Group, spec: &ThresholdSpec, end: i64) -> Option<Window> {
     let start = end.saturating_sub(spec.window_ms);
     let lo = group.entries.partition_point(|e| e.t < start);
     let hi = group.entries.partition_point(|e| e.t <= end);
-    let window = &group.entries[lo..hi];
-    let count = window.len() as u64;
+    let window = group.entries.range(lo..hi);
+    let count = (hi - lo) as u64;
     let cardinality = spec.cardinality.as_ref().map(|_| {
         let distinct: HashSet<&str> = window
-            .iter()
+            .clone()
             .flat_map(|e| e.card.iter().map(String::as_str))
             .collect();
         distinct.len() as u64
     });
     meets(spec, count, cardinality).then(|| Window {
         count,
-        from_ms: window.first().map_or(end, |e| e.t),
+        from_ms: group
+            .entries
+            .get(lo)
+            .filter(|_| hi > lo)
+            .map_or(end, |e| e.t),
         end,
         cardinality,
     })
@@ -354,7 +359,7 @@ fn window_at(group: &Group, spec: &ThresholdSpec, end: i64) -> Option<Window> {
 fn scan_late(group: &Group, spec: &ThresholdSpec, t: i64) -> Option<Window> {
     let at = group.entries.partition_point(|e| e.t < t);
     let mut last_end = None;
-    for end in group.entries[at..].iter().map(|e| e.t) {
+    for end in group.entries.range(at..).map(|e| e.t) {
         if end > t.saturating_add(spec.window_ms) {
             break;
         }
@@ -542,7 +547,7 @@ mod tests {
                     &mut stats,
                 );
                 let g = &state.groups["g"];
-                let Some(end) = g.entries.last().map(|e| e.t) else {
+                let Some(end) = g.entries.back().map(|e| e.t) else {
                     assert_eq!(g.in_window, 0, "seed {seed}");
                     continue;
                 };
@@ -550,7 +555,7 @@ mod tests {
                     continue; // the last event arrived late; the summary is for an older end
                 }
                 let lo = g.entries.partition_point(|e| e.t < g.window_start);
-                let inside = &g.entries[lo..];
+                let inside: Vec<&Entry> = g.entries.range(lo..).collect();
                 let distinct: HashSet<&str> = inside
                     .iter()
                     .flat_map(|e| e.card.iter().map(String::as_str))
