@@ -269,9 +269,9 @@ impl Runtime {
                 let learning = *learn_only
                     || match settings.learning {
                         Learning::Off => false,
-                        Learning::Period(p) => learning_until(rs, p).is_none_or_gt(t),
+                        Learning::Period(p) => still_learning(learning_until(rs, p), t),
                         Learning::HistoryWindow => {
-                            learning_until(rs, spec.history_ms).is_none_or_gt(t)
+                            still_learning(learning_until(rs, spec.history_ms), t)
                         }
                     };
                 cx.new_terms(rs, spec, t, horizon, learning)?
@@ -358,15 +358,10 @@ fn learning_until(rs: &RuleState, period: i64) -> Option<i64> {
         .map(|first| first.saturating_add(period))
 }
 
-trait NoneOrGt {
-    fn is_none_or_gt(self, t: i64) -> bool;
-}
-
-impl NoneOrGt for Option<i64> {
-    /// A rule that has seen nothing yet is learning (its first event starts the period).
-    fn is_none_or_gt(self, t: i64) -> bool {
-        self.map_or(true, |until| t < until)
-    }
+/// Whether `t` is inside the learning period ending at `until`. A rule that has seen nothing
+/// yet is learning (its first event starts the period).
+fn still_learning(until: Option<i64>, t: i64) -> bool {
+    until.map_or(true, |until| t < until)
 }
 
 /// Drops entries older than `expired` (by `age`); if the map is still at `limit`, drops the
