@@ -14,7 +14,10 @@ use serde_json::{Map, Value};
 use super::compile::{compile, CompileError};
 use super::index_pattern::IndexPatterns;
 use super::matcher::{QuerySet, Scratch};
-use super::stateful::{RuleRef, RuleSpec, Runtime, StateError, StatefulSettings, StatefulStats};
+use super::stateful::{
+    RuleKind, RuleRef, RuleSpec, Runtime, StateError, StatefulSettings, StatefulStats,
+    ThresholdInput, ThresholdValues,
+};
 use super::{AlertOut, EventError, EventOrigin};
 use crate::alert::{ancestor_for, AlertContext, RuleTemplate};
 use crate::event::{EventView, FieldPlan, SlotId};
@@ -70,6 +73,62 @@ struct CompiledRule {
     /// Threshold / new_terms / suppression: what the stateful runtime needs; `None` for a
     /// plain query rule (one alert per match, no state).
     spec: Option<RuleSpec>,
+    /// Threshold rules without suppression read their few fields from the event reader, so
+    /// their matches (often many: broad queries) need no JSON parse.
+    view: Option<ViewSlots>,
+}
+
+/// Slots of the fields a threshold rule reads.
+struct ViewSlots {
+    /// `timestamp_override` (if any), then `@timestamp`.
+    time: Vec<SlotId>,
+    group: Vec<SlotId>,
+    card: Option<SlotId>,
+}
+
+impl ViewSlots {
+    fn new(spec: &RuleSpec, plan: &mut FieldPlan) -> Option<ViewSlots> {
+        let RuleKind::Threshold(th) = &spec.kind else {
+            return None;
+        };
+        if spec.suppression.is_some() {
+            return None;
+        }
+        let mut time: Vec<SlotId> = spec.time_field.iter().map(|f| plan.field(f)).collect();
+        time.push(plan.field("@timestamp"));
+        Some(ViewSlots {
+            time,
+            group: th.fields.iter().map(|f| plan.field(f)).collect(),
+            card: th.cardinality.as_ref().map(|(f, _)| plan.field(f)),
+        })
+    }
+
+    /// The rule's inputs from `view`; values as `stateful::field_terms` gives them.
+    fn read(&self, view: &EventView<'_>) -> ThresholdInput {
+        let terms = |slot: SlotId| {
+            let mut v: Vec<String> = view
+                .values(slot)
+                .iter()
+                .filter(|r| r.kind != crate::event::Kind::Object)
+                .map(|r| view.text(r).to_string())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let time_ms = self.time.iter().find_map(|slot| {
+            let first = view.values(*slot).first()?;
+            let text = Value::String(view.text(first).to_string());
+            crate::alert::parse_json_date(&text).map(|t| t.timestamp_millis())
+        });
+        ThresholdInput {
+            time_ms,
+            values: ThresholdValues {
+                lists: self.group.iter().map(|s| terms(*s)).collect(),
+                card: self.card.map(terms).unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// All runnable rules, compiled together. Shared by all workers (`Arc<Engine>`).
@@ -116,7 +175,9 @@ impl Engine {
             let outcome = match compile_rule(&rule, &mut plan) {
                 Ok((expr, spec)) => {
                     exprs.push(expr);
+                    let view = spec.as_ref().and_then(|s| ViewSlots::new(s, &mut plan));
                     compiled.push(CompiledRule {
+                        view,
                         indices: IndexPatterns::new(&rule.index),
                         template: RuleTemplate::new(&rule, &settings.alert),
                         rule: Arc::clone(&rule),
@@ -215,6 +276,7 @@ impl Engine {
             normalize: self.settings.normalize.clone(),
             index: String::new(),
             runtime,
+            threshold_inputs: Vec::new(),
         }
     }
 }
@@ -273,6 +335,8 @@ pub struct Evaluator {
     index: String,
     /// State of this evaluator's partitions for threshold / new_terms / suppression.
     runtime: Runtime,
+    /// Matches of threshold rules with their inputs read from the event (no parse needed).
+    threshold_inputs: Vec<(usize, ThresholdInput)>,
 }
 
 impl Evaluator {
@@ -360,6 +424,9 @@ impl Evaluator {
         let auto = engine.settings.input_format == InputFormat::Auto;
         let matched = &mut self.matched;
         matched.clear();
+        let inputs = &mut self.threshold_inputs;
+        inputs.clear();
+        let building = out.is_some();
         // The event's index name, computed on the first candidate rule only.
         let index_buf = &mut self.index;
         let mut index: Option<bool> = None;
@@ -377,7 +444,10 @@ impl Evaluator {
                 });
                 rule.indices.admits(known.then_some(index_buf.as_str()))
             },
-            |i, _| matched.push(i),
+            |i, view| match engine.rules.get(i).and_then(|r| r.view.as_ref()) {
+                Some(slots) if building => inputs.push((i, slots.read(view))),
+                _ => matched.push(i),
+            },
         )?;
         if !proceed {
             return Ok(Reading::RawOkta(out));
@@ -392,6 +462,19 @@ impl Evaluator {
         } else {
             None
         };
+        if let Some(part) = part {
+            for (i, input) in self.threshold_inputs.drain(..) {
+                let rule = &engine.rules[i];
+                if let Some(spec) = &rule.spec {
+                    let r = RuleRef {
+                        rule: &rule.rule,
+                        spec,
+                        template: &rule.template,
+                    };
+                    self.runtime.on_threshold_match(part, r, input, now, out)?;
+                }
+            }
+        }
         if !matched.is_empty() {
             engine.build_alerts(input, origin, matched, now, out, &mut self.runtime, part)?;
         }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use super::new_terms::{NewTermsSpec, NewTermsState, KEY_SEPARATOR};
 use super::suppression::{Fold, SuppressionSpec, SuppressionState, Update};
 use super::threshold::{ThresholdSpec, ThresholdState};
-use super::{time, Limits, RuleRef, RuleState, StatefulStats};
+use super::{time, Limits, RuleRef, RuleState, StatefulStats, ThresholdValues};
 use crate::alert::{
     add_suppression_fields, get_path, new_terms_alert_id, query_suppressed_alert_id,
     suppression_instance_id, threshold_suppressed_alert_id, threshold_synthetic_id, Alert,
@@ -81,6 +81,7 @@ impl Cx<'_, '_> {
         spec: &ThresholdSpec,
         t: i64,
         (watermark, horizon): (i64, i64),
+        read: Option<ThresholdValues>,
     ) -> Result<(), EventError> {
         // Groups that reached the threshold while disarmed fire first, with their own window.
         let mut firings = rs
@@ -89,15 +90,17 @@ impl Cx<'_, '_> {
             .sweep(spec, watermark);
         // Kibana groups with a composite aggregation: a document missing a group-by field is
         // in no bucket; an array value puts it in one bucket per value (per combination).
-        let lists: Vec<Vec<String>> = spec
-            .fields
-            .iter()
-            .map(|f| field_terms(self.event, f))
-            .collect();
-        let card = match &spec.cardinality {
-            Some((field, _)) => field_terms(self.event, field),
-            None => Vec::new(),
-        };
+        let ThresholdValues { lists, card } = read.unwrap_or_else(|| ThresholdValues {
+            lists: spec
+                .fields
+                .iter()
+                .map(|f| field_terms(self.event, f))
+                .collect(),
+            card: match &spec.cardinality {
+                Some((field, _)) => field_terms(self.event, field),
+                None => Vec::new(),
+            },
+        });
         if !lists.iter().any(Vec::is_empty) {
             for values in combinations(&lists) {
                 let key = values.join(&KEY_SEPARATOR.to_string());

@@ -110,6 +110,31 @@ pub struct StateSizes {
     pub suppression_groups: usize,
 }
 
+/// A threshold rule's inputs read from the event without parsing it whole (the event reader's
+/// values; see [`crate::engine::ruleset`]): event time, the group-by fields' values, the
+/// cardinality field's values — each list sorted and deduplicated like [`field_terms`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThresholdInput {
+    pub time_ms: Option<i64>,
+    pub values: ThresholdValues,
+}
+
+/// Group-by value lists (in field order) and cardinality values of one event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThresholdValues {
+    pub lists: Vec<Vec<String>>,
+    pub card: Vec<String>,
+}
+
+/// What a match provides: the parsed event, or a threshold rule's pre-read values.
+enum Input<'a> {
+    Event {
+        event: &'a Map<String, Value>,
+        ancestor: &'a Ancestor,
+    },
+    Threshold(ThresholdInput),
+}
+
 /// One matched rule, as the runtime needs it.
 pub struct RuleRef<'a> {
     pub rule: &'a Rule,
@@ -228,7 +253,51 @@ impl Runtime {
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
-        let Some(t) = time::event_time_ms(event, r.spec.time_field.as_deref()) else {
+        self.apply(part, r, Input::Event { event, ancestor }, now, out)
+    }
+
+    /// [`Runtime::on_match`] for a threshold rule (without suppression) whose inputs were read
+    /// from the event view: no JSON parse needed, the alert is built from a synthetic document.
+    pub fn on_threshold_match(
+        &mut self,
+        part: usize,
+        r: RuleRef<'_>,
+        input: ThresholdInput,
+        now: DateTime<Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        self.apply(part, r, Input::Threshold(input), now, out)
+    }
+
+    fn apply(
+        &mut self,
+        part: usize,
+        r: RuleRef<'_>,
+        input: Input<'_>,
+        now: DateTime<Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        static EMPTY: std::sync::OnceLock<(Map<String, Value>, Ancestor)> =
+            std::sync::OnceLock::new();
+        let (event, ancestor, read, t) = match input {
+            Input::Event { event, ancestor } => (
+                event,
+                ancestor,
+                None,
+                time::event_time_ms(event, r.spec.time_field.as_deref()),
+            ),
+            Input::Threshold(i) => {
+                let (e, a) = EMPTY.get_or_init(|| {
+                    let a = Ancestor {
+                        index: String::new(),
+                        id: String::new(),
+                    };
+                    (Map::new(), a)
+                });
+                (e, a, Some(i.values), i.time_ms)
+            }
+        };
+        let Some(t) = t else {
             self.stats.no_event_time += 1;
             return Ok(());
         };
@@ -264,7 +333,7 @@ impl Runtime {
         };
         match &r.spec.kind {
             RuleKind::Query => cx.query(rs, t)?,
-            RuleKind::Threshold(spec) => cx.threshold(rs, spec, t, (watermark, horizon))?,
+            RuleKind::Threshold(spec) => cx.threshold(rs, spec, t, (watermark, horizon), read)?,
             RuleKind::NewTerms(spec) => {
                 let learning = *learn_only
                     || match settings.learning {
