@@ -14,6 +14,7 @@ mod id;
 mod mapping;
 mod params;
 mod reason;
+mod stateful;
 mod template;
 mod time;
 
@@ -28,6 +29,10 @@ pub use id::query_alert_id;
 pub use mapping::{risk_score_for, rule_name_for, severity_for};
 pub use params::{parameters_json, threat_json};
 pub use reason::build_reason;
+pub use stateful::{
+    add_suppression_fields, canonical_hash, new_terms_alert_id, query_suppressed_alert_id,
+    suppression_instance_id, threshold_suppressed_alert_id, threshold_synthetic_id,
+};
 pub use template::{AlertParts, RuleTemplate};
 pub use time::{format_ms, parse_json_date};
 

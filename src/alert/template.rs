@@ -228,7 +228,24 @@ impl RuleTemplate {
         ancestor: &Ancestor,
         now: DateTime<Utc>,
     ) -> Alert {
-        self.build_parts(event, ancestor, now, true)
+        self.build_parts(event, ancestor, now, true, None)
+    }
+
+    /// [`RuleTemplate::build`] with another id (new_terms and suppressed alerts, alert-schema
+    /// §2.1); the id also goes into `kibana.alert.url`.
+    pub fn build_with_id(
+        &self,
+        event: &Map<String, Value>,
+        ancestor: &Ancestor,
+        now: DateTime<Utc>,
+        id: String,
+    ) -> Alert {
+        self.build_parts(event, ancestor, now, true, Some(id))
+    }
+
+    /// `kibana.space_ids[0]` of this rule's alerts.
+    pub fn space_id(&self) -> &str {
+        &self.space_id
     }
 
     fn build_parts(
@@ -237,18 +254,21 @@ impl RuleTemplate {
         ancestor: &Ancestor,
         now: DateTime<Utc>,
         with_fixed: bool,
+        id: Option<String>,
     ) -> Alert {
         let severity = self.severity_for(event);
         let risk_score = risk_score_for(event, self.risk_score, &self.risk_score_mapping);
         let rule_name = rule_name_for(event, &self.name, self.rule_name_override.as_deref());
         let reason = build_reason(event, severity.as_str(), rule_name);
         let parts = AlertParts {
-            id: query_alert_id(
-                &ancestor.index,
-                &ancestor.id,
-                &self.space_id,
-                &self.rule_uuid,
-            ),
+            id: id.unwrap_or_else(|| {
+                query_alert_id(
+                    &ancestor.index,
+                    &ancestor.id,
+                    &self.space_id,
+                    &self.rule_uuid,
+                )
+            }),
             ancestors: vec![ancestor.to_event_entry()],
             depth: 1,
             original_time: self.original_time(event),
@@ -268,7 +288,7 @@ impl RuleTemplate {
         ancestor: &Ancestor,
         now: DateTime<Utc>,
     ) -> (String, Vec<u8>) {
-        let alert = self.build_parts(event, ancestor, now, false);
+        let alert = self.build_parts(event, ancestor, now, false, None);
         let mut bytes = serde_json::to_vec(&alert.doc).unwrap_or_else(|_| b"{}".to_vec());
         if !self.fixed_json.is_empty() && bytes.last() == Some(&b'}') {
             bytes.pop();

@@ -14,6 +14,10 @@ use serde_json::{Map, Value};
 use super::compile::{compile, CompileError};
 use super::index_pattern::IndexPatterns;
 use super::matcher::{QuerySet, Scratch};
+use super::stateful::{
+    RuleKind, RuleRef, RuleSpec, Runtime, StateError, StatefulSettings, StatefulStats,
+    ThresholdInput, ThresholdValues,
+};
 use super::{AlertOut, EventError, EventOrigin};
 use crate::alert::{ancestor_for, AlertContext, RuleTemplate};
 use crate::event::{EventView, FieldPlan, SlotId};
@@ -66,6 +70,65 @@ struct CompiledRule {
     rule: Arc<Rule>,
     indices: IndexPatterns,
     template: RuleTemplate,
+    /// Threshold / new_terms / suppression: what the stateful runtime needs; `None` for a
+    /// plain query rule (one alert per match, no state).
+    spec: Option<RuleSpec>,
+    /// Threshold rules without suppression read their few fields from the event reader, so
+    /// their matches (often many: broad queries) need no JSON parse.
+    view: Option<ViewSlots>,
+}
+
+/// Slots of the fields a threshold rule reads.
+struct ViewSlots {
+    /// `timestamp_override` (if any), then `@timestamp`.
+    time: Vec<SlotId>,
+    group: Vec<SlotId>,
+    card: Option<SlotId>,
+}
+
+impl ViewSlots {
+    fn new(spec: &RuleSpec, plan: &mut FieldPlan) -> Option<ViewSlots> {
+        let RuleKind::Threshold(th) = &spec.kind else {
+            return None;
+        };
+        if spec.suppression.is_some() {
+            return None;
+        }
+        let mut time: Vec<SlotId> = spec.time_field.iter().map(|f| plan.field(f)).collect();
+        time.push(plan.field("@timestamp"));
+        Some(ViewSlots {
+            time,
+            group: th.fields.iter().map(|f| plan.field(f)).collect(),
+            card: th.cardinality.as_ref().map(|(f, _)| plan.field(f)),
+        })
+    }
+
+    /// The rule's inputs from `view`; values as `stateful::field_terms` gives them.
+    fn read(&self, view: &EventView<'_>) -> ThresholdInput {
+        let terms = |slot: SlotId| {
+            let mut v: Vec<String> = view
+                .values(slot)
+                .iter()
+                .filter(|r| r.kind != crate::event::Kind::Object)
+                .map(|r| view.text(r).to_string())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let time_ms = self.time.iter().find_map(|slot| {
+            let first = view.values(*slot).first()?;
+            let text = Value::String(view.text(first).to_string());
+            crate::alert::parse_json_date(&text).map(|t| t.timestamp_millis())
+        });
+        ThresholdInput {
+            time_ms,
+            values: ThresholdValues {
+                lists: self.group.iter().map(|s| terms(*s)).collect(),
+                card: self.card.map(terms).unwrap_or_default(),
+            },
+        }
+    }
 }
 
 /// All runnable rules, compiled together. Shared by all workers (`Arc<Engine>`).
@@ -75,12 +138,25 @@ pub struct Engine {
     data_stream: [SlotId; 3],
     raw_okta_markers: [SlotId; 3],
     settings: EngineSettings,
+    stateful: StatefulSettings,
+    /// Whether any rule keeps state (else evaluators skip the per-event offset bookkeeping).
+    has_stateful: bool,
 }
 
 impl Engine {
-    /// Compiles every query rule; the others are reported as unsupported. Broken rules are
-    /// reported and left out; they never stop the others.
+    /// Compiles every KQL query, threshold and new_terms rule; the others are reported as
+    /// unsupported. Broken rules are reported and left out; they never stop the others.
+    /// Stateful rules get [`StatefulSettings::default`] (in memory, learning on).
     pub fn new(rules: Vec<Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>) {
+        Engine::with_stateful(rules, settings, StatefulSettings::default())
+    }
+
+    /// [`Engine::new`] with the settings of threshold / new_terms rules and suppression.
+    pub fn with_stateful(
+        rules: Vec<Rule>,
+        settings: EngineSettings,
+        stateful: StatefulSettings,
+    ) -> (Engine, Vec<RuleStatus>) {
         let (mut plan, data_stream, raw_okta_markers) = base_plan();
         let preferred = plan.field("event.action");
         let mut exprs = Vec::new();
@@ -89,12 +165,15 @@ impl Engine {
         for rule in rules {
             let rule = Arc::new(rule);
             let outcome = match compile_rule(&rule, &mut plan) {
-                Ok(expr) => {
+                Ok((expr, spec)) => {
                     exprs.push(expr);
+                    let view = spec.as_ref().and_then(|s| ViewSlots::new(s, &mut plan));
                     compiled.push(CompiledRule {
+                        view,
                         indices: IndexPatterns::new(&rule.index),
                         template: RuleTemplate::new(&rule, &settings.alert),
                         rule: Arc::clone(&rule),
+                        spec,
                     });
                     RuleOutcome::Ok
                 }
@@ -103,6 +182,7 @@ impl Engine {
             statuses.push(RuleStatus { rule, outcome });
         }
         let queries = QuerySet::new(plan, exprs, Some(preferred));
+        let has_stateful = compiled.iter().any(|r| r.spec.is_some());
         (
             Engine {
                 queries,
@@ -110,6 +190,8 @@ impl Engine {
                 data_stream,
                 raw_okta_markers,
                 settings,
+                stateful,
+                has_stateful,
             },
             statuses,
         )
@@ -127,6 +209,8 @@ impl Engine {
             data_stream,
             raw_okta_markers,
             settings,
+            stateful: StatefulSettings::default(),
+            has_stateful: false,
         })
     }
 
@@ -144,8 +228,31 @@ impl Engine {
         &self.settings
     }
 
-    /// A per-worker evaluator with its own buffers.
+    /// Whether any rule keeps state (threshold, new_terms, suppression).
+    pub fn has_stateful_rules(&self) -> bool {
+        self.has_stateful
+    }
+
+    /// A per-worker evaluator with its own buffers. When the state directory cannot be opened
+    /// the evaluator keeps state in memory only (logged); use [`Engine::try_evaluator`] to
+    /// fail instead.
     pub fn evaluator(self: &Arc<Self>) -> Evaluator {
+        self.try_evaluator().unwrap_or_else(|error| {
+            tracing::error!(%error, "Stateful rules keep their state in memory only.");
+            let settings = StatefulSettings {
+                state_dir: None,
+                ..self.stateful.clone()
+            };
+            self.evaluator_with(Runtime::new(settings).expect("no state directory to open"))
+        })
+    }
+
+    /// A per-worker evaluator; fails when the state directory cannot be opened.
+    pub fn try_evaluator(self: &Arc<Self>) -> Result<Evaluator, StateError> {
+        Ok(self.evaluator_with(Runtime::new(self.stateful.clone())?))
+    }
+
+    fn evaluator_with(self: &Arc<Self>, runtime: Runtime) -> Evaluator {
         Evaluator {
             engine: Arc::clone(self),
             scratch: Scratch::new(),
@@ -153,6 +260,8 @@ impl Engine {
             normalized: Vec::new(),
             normalize: self.settings.normalize.clone(),
             index: String::new(),
+            runtime,
+            threshold_inputs: Vec::new(),
         }
     }
 }
@@ -171,11 +280,17 @@ fn base_plan() -> (FieldPlan, [SlotId; 3], [SlotId; 3]) {
     (plan, data_stream, raw_okta_markers)
 }
 
-/// Why a rule does not run, as a status.
-fn compile_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<super::compile::Expr, RuleOutcome> {
+/// The rule's compiled query and stateful part, or why it does not run.
+fn compile_rule(
+    rule: &Rule,
+    plan: &mut FieldPlan,
+) -> Result<(super::compile::Expr, Option<RuleSpec>), RuleOutcome> {
+    if let Some(why) = super::features::unsupported_setting(rule) {
+        return Err(RuleOutcome::Unsupported(why));
+    }
     match (&rule.rule_type, &rule.language) {
-        (RuleType::Query, Language::Kuery) => {}
-        (RuleType::Query, language) => {
+        (RuleType::Query | RuleType::Threshold | RuleType::NewTerms, Language::Kuery) => {}
+        (RuleType::Query | RuleType::Threshold | RuleType::NewTerms, language) => {
             return Err(RuleOutcome::Unsupported(format!(
                 "query language {language} (only kuery runs)"
             )))
@@ -186,17 +301,19 @@ fn compile_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<super::compile::Exp
             )))
         }
     }
+    let spec = RuleSpec::from_rule(rule).map_err(RuleOutcome::Unsupported)?;
     let Some(query) = rule.query.as_deref() else {
         return Err(error_at(rule, 0, "query rule has no `query`".into()));
     };
     let ast = kql::parse(query).map_err(|e| error_at(rule, e.span().start, e.to_string()))?;
-    compile(&ast, plan).map_err(|e: CompileError| {
+    let expr = compile(&ast, plan).map_err(|e: CompileError| {
         if e.unsupported {
             RuleOutcome::Unsupported(e.message)
         } else {
             error_at(rule, e.span.start, e.message)
         }
-    })
+    })?;
+    Ok((expr, spec))
 }
 
 fn error_at(rule: &Rule, offset_in_query: usize, message: String) -> RuleOutcome {
@@ -218,9 +335,33 @@ pub struct Evaluator {
     normalize: NormalizeOptions,
     /// The current event's index name (reused buffer).
     index: String,
+    /// State of this evaluator's partitions for threshold / new_terms / suppression.
+    runtime: Runtime,
+    /// Matches of threshold rules with their inputs read from the event (no parse needed).
+    threshold_inputs: Vec<(usize, ThresholdInput)>,
 }
 
 impl Evaluator {
+    /// Re-emits suppressed alerts that absorbed events since they were last sent (see
+    /// [`Runtime::flush`]); call at the end of input, on a timer and at shutdown.
+    pub fn flush(&mut self, now: DateTime<Utc>, out: &mut Vec<AlertOut>) -> Result<(), EventError> {
+        self.runtime.flush(now, out)
+    }
+
+    /// The stateful runtime: snapshots, checkpoints, counters.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn runtime_mut(&mut self) -> &mut Runtime {
+        &mut self.runtime
+    }
+
+    /// Counters of late, replayed, evicted … events of stateful rules.
+    pub fn stateful_stats(&self) -> &StatefulStats {
+        self.runtime.stats()
+    }
+
     /// Whether the event matches any query (for `filter`); nothing is built.
     pub fn matches(&mut self, raw: &[u8], origin: &EventOrigin<'_>) -> Result<bool, EventError> {
         self.read(raw, origin, Utc::now(), None)?;
@@ -285,6 +426,9 @@ impl Evaluator {
         let auto = engine.settings.input_format == InputFormat::Auto;
         let matched = &mut self.matched;
         matched.clear();
+        let inputs = &mut self.threshold_inputs;
+        inputs.clear();
+        let building = out.is_some();
         // The event's index name, computed on the first candidate rule only.
         let index_buf = &mut self.index;
         let mut index: Option<bool> = None;
@@ -302,13 +446,39 @@ impl Evaluator {
                 });
                 rule.indices.admits(known.then_some(index_buf.as_str()))
             },
-            |i, _| matched.push(i),
+            |i, view| match engine.rules.get(i).and_then(|r| r.view.as_ref()) {
+                Some(slots) if building => inputs.push((i, slots.read(view))),
+                _ => matched.push(i),
+            },
         )?;
         if !proceed {
             return Ok(Reading::RawOkta(out));
         }
-        if let (false, Some(out)) = (matched.is_empty(), out) {
-            engine.build_alerts(input, origin, matched, now, out)?;
+        let Some(out) = out else {
+            return Ok(Reading::Done(()));
+        };
+        // Every event moves its partition's offset (replays are recognized by it), matched
+        // or not; `None` = a replayed event, which stateful rules skip.
+        let part = if engine.has_stateful {
+            self.runtime.begin(origin)
+        } else {
+            None
+        };
+        if let Some(part) = part {
+            for (i, input) in self.threshold_inputs.drain(..) {
+                let rule = &engine.rules[i];
+                if let Some(spec) = &rule.spec {
+                    let r = RuleRef {
+                        rule: &rule.rule,
+                        spec,
+                        template: &rule.template,
+                    };
+                    self.runtime.on_threshold_match(part, r, input, now, out)?;
+                }
+            }
+        }
+        if !matched.is_empty() {
+            engine.build_alerts(input, origin, matched, now, out, &mut self.runtime, part)?;
         }
         Ok(Reading::Done(()))
     }
@@ -360,6 +530,7 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn build_alerts(
         &self,
         input: &[u8],
@@ -367,6 +538,8 @@ impl Engine {
         matched: &[usize],
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
+        runtime: &mut Runtime,
+        part: Option<usize>,
     ) -> Result<(), EventError> {
         // Only matching events are parsed whole (about 1% of a typical stream).
         let event: Map<String, Value> =
@@ -375,6 +548,17 @@ impl Engine {
         let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
         for &i in matched {
             let rule = &self.rules[i];
+            if let Some(spec) = &rule.spec {
+                if let Some(part) = part {
+                    let r = RuleRef {
+                        rule: &rule.rule,
+                        spec,
+                        template: &rule.template,
+                    };
+                    runtime.on_match(part, r, &event, &ancestor, now, out)?;
+                }
+                continue;
+            }
             let alert = rule.template.build(&event, &ancestor, now);
             let doc =
                 serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
