@@ -70,6 +70,10 @@ impl rulestream::pipeline::Evaluate for Noop {
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+// The same allocator as the `rulestream` binary (src/main.rs), so the bench measures what runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_default();
