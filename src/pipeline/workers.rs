@@ -4,6 +4,9 @@
 //! workers. Each (topic, partition) is pinned to one worker, so events of a partition are
 //! evaluated and their alerts enqueued in offset order. Queues are bounded: a full queue makes
 //! the consumer's `send` wait, which stops fetching (backpressure instead of buffering).
+//! Work moves in batches (what one fetch returned for this worker's partitions): one queue
+//! send, one thread wake-up and one offset-tracker lock per batch instead of per event, which
+//! is what bounded throughput when each event was handed over alone.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +19,7 @@ use tracing::error;
 use super::ack::EventAck;
 use super::sink::{DeadLetter, Sink};
 use super::{Evaluate, EvaluatorFactory};
-use crate::engine::EventOrigin;
+use crate::engine::{AlertOut, EventOrigin};
 use crate::metrics::Metrics;
 
 /// One consumed event on its way to a worker.
@@ -30,9 +33,22 @@ pub struct WorkItem {
     pub ack: EventAck,
 }
 
+/// Events for one worker, in consumption order.
+pub type Batch = Vec<WorkItem>;
+
+/// Most events the fetch loop puts in one batch. Large enough to amortize the hand-over (a
+/// batch of Okta events takes ~0.5 ms to evaluate), small enough to add no visible latency.
+pub const MAX_BATCH: usize = 64;
+
+/// Queue length in batches for a capacity in events: the queue then holds at most
+/// `queue_capacity` rounded up to whole batches (a full batch is `MAX_BATCH` events).
+pub fn queue_batches(queue_capacity: usize) -> usize {
+    queue_capacity.div_ceil(MAX_BATCH).max(1)
+}
+
 /// Handle to the running pool.
 pub struct Pool {
-    senders: Vec<mpsc::Sender<WorkItem>>,
+    senders: Vec<mpsc::Sender<Batch>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -47,7 +63,7 @@ impl Pool {
         let mut senders = Vec::with_capacity(workers);
         let mut threads = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (tx, rx) = mpsc::channel(queue_capacity);
+            let (tx, rx) = mpsc::channel(queue_batches(queue_capacity));
             let evaluator = factory.evaluator();
             let sink = sink.clone();
             let metrics = metrics.clone();
@@ -66,7 +82,7 @@ impl Pool {
     }
 
     /// The queue of worker `i` (callers keep a partition on one worker: see [`Router`]).
-    pub fn sender(&self, i: usize) -> &mpsc::Sender<WorkItem> {
+    pub fn sender(&self, i: usize) -> &mpsc::Sender<Batch> {
         &self.senders[i % self.senders.len()]
     }
 
@@ -96,83 +112,104 @@ impl Router {
 }
 
 fn worker_loop(
-    mut rx: mpsc::Receiver<WorkItem>,
+    mut rx: mpsc::Receiver<Batch>,
     mut evaluator: Box<dyn Evaluate + Send>,
     sink: &Arc<Sink>,
     metrics: &Metrics,
 ) {
     let mut out = Vec::new();
-    while let Some(item) = rx.blocking_recv() {
-        metrics.queue_depth.dec();
-        let WorkItem {
-            key,
-            payload,
-            original_size,
-            default_index,
-            ack,
-        } = item;
-        if let Some(size) = original_size {
+    // This batch's evaluation shares, completed together at its end (one tracker lock).
+    let mut finished = Vec::with_capacity(MAX_BATCH);
+    while let Some(batch) = rx.blocking_recv() {
+        metrics.queue_depth.sub(batch.len() as i64);
+        let mut evaluated = 0;
+        for item in batch {
+            if process(item, evaluator.as_mut(), sink, &mut out, &mut finished) {
+                evaluated += 1;
+            }
+        }
+        metrics.events_evaluated.inc_by(evaluated);
+        EventAck::done_all(&mut finished);
+    }
+}
+
+/// Evaluates one event and enqueues its outputs; pushes the event's own share to `finished`.
+/// Returns whether the evaluator accepted the event.
+fn process(
+    item: WorkItem,
+    evaluator: &mut (dyn Evaluate + Send),
+    sink: &Arc<Sink>,
+    out: &mut Vec<AlertOut>,
+    finished: &mut Vec<EventAck>,
+) -> bool {
+    let WorkItem {
+        key,
+        payload,
+        original_size,
+        default_index,
+        ack,
+    } = item;
+    if let Some(size) = original_size {
+        let dl = DeadLetter {
+            reason: "too_large",
+            error: format!("event of {size} bytes exceeds pipeline.max_event_bytes"),
+            key: key.as_deref(),
+            payload: &payload,
+            original_size: Some(size),
+        };
+        sink.send_dead_letter(dl, ack.share());
+        finished.push(ack);
+        return false;
+    }
+    let origin = EventOrigin {
+        topic: Some(ack.topic()),
+        partition: ack.partition(),
+        offset: ack.offset(),
+        default_index: default_index.as_deref(),
+    };
+    out.clear();
+    // A bug in the engine must not kill the worker (its partitions would stall): a panic
+    // is treated like an event error and the event goes to the dead-letter path.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        evaluator.evaluate(&payload, &origin, out)
+    }));
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some((e.reason(), e.to_string())),
+        Err(_) => {
+            error!(
+                topic = ack.topic(),
+                partition = ack.partition(),
+                offset = ack.offset(),
+                "Evaluator panicked on an event; dead-lettering it."
+            );
+            out.clear();
+            Some((
+                "evaluator_panic",
+                "the evaluator panicked on this event".to_string(),
+            ))
+        }
+    };
+    let accepted = failure.is_none();
+    match failure {
+        None => {
+            for alert in out.drain(..) {
+                sink.send_alert(alert, ack.share());
+            }
+        }
+        Some((reason, error)) => {
             let dl = DeadLetter {
-                reason: "too_large",
-                error: format!("event of {size} bytes exceeds pipeline.max_event_bytes"),
+                reason,
+                error,
                 key: key.as_deref(),
                 payload: &payload,
-                original_size: Some(size),
+                original_size: None,
             };
-            let share = ack.share();
-            sink.send_dead_letter(dl, share);
-            ack.done();
-            continue;
+            sink.send_dead_letter(dl, ack.share());
         }
-        let origin = EventOrigin {
-            topic: Some(ack.topic()),
-            partition: ack.partition(),
-            offset: ack.offset(),
-            default_index: default_index.as_deref(),
-        };
-        out.clear();
-        // A bug in the engine must not kill the worker (its partitions would stall): a panic
-        // is treated like an event error and the event goes to the dead-letter path.
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            evaluator.evaluate(&payload, &origin, &mut out)
-        }));
-        let failure = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some((e.reason(), e.to_string())),
-            Err(_) => {
-                error!(
-                    topic = ack.topic(),
-                    partition = ack.partition(),
-                    offset = ack.offset(),
-                    "Evaluator panicked on an event; dead-lettering it."
-                );
-                out.clear();
-                Some((
-                    "evaluator_panic",
-                    "the evaluator panicked on this event".to_string(),
-                ))
-            }
-        };
-        match failure {
-            None => {
-                metrics.events_evaluated.inc();
-                for alert in out.drain(..) {
-                    sink.send_alert(alert, ack.share());
-                }
-            }
-            Some((reason, error)) => {
-                let dl = DeadLetter {
-                    reason,
-                    error,
-                    key: key.as_deref(),
-                    payload: &payload,
-                    original_size: None,
-                };
-                sink.send_dead_letter(dl, ack.share());
-            }
-        }
-        ack.done();
     }
+    finished.push(ack);
+    accepted
 }
 
 #[cfg(test)]
@@ -188,5 +225,17 @@ mod tests {
         assert_eq!(first, vec![0, 1, 0, 1]);
         let again: Vec<usize> = (0..4).rev().map(|p| r.worker_for(&t, p, 2)).collect();
         assert_eq!(again, vec![1, 0, 1, 0]);
+    }
+
+    #[test]
+    fn queue_holds_the_configured_events_in_whole_batches() {
+        for (events, batches) in [
+            (1, 1),
+            (MAX_BATCH, 1),
+            (MAX_BATCH + 1, 2),
+            (4 * MAX_BATCH, 4),
+        ] {
+            assert_eq!(queue_batches(events), batches, "{events} events");
+        }
     }
 }
