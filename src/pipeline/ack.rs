@@ -183,9 +183,30 @@ struct AckInner {
     epoch: u64,
     received: Instant,
     remaining: AtomicUsize,
-    /// Shared by the events of one fetched batch (it may hold the batch's in-flight permits,
-    /// released when the last event of the batch is dropped).
-    on_complete: Arc<dyn Fn() + Send + Sync>,
+    /// Shared by the events of one fetched batch.
+    hooks: Arc<dyn AckHooks>,
+}
+
+/// What happens when an event completes, and when its handle is gone (completed, abandoned
+/// or revoked). A closure is an `AckHooks` that only reacts to completion.
+pub trait AckHooks: Send + Sync {
+    /// The event counted as complete (called once, outside the tracker lock).
+    fn completed(&self);
+    /// The last share of the event was dropped, whether or not it completed (e.g. the source
+    /// gives back the event's in-flight permit here).
+    fn released(&self) {}
+}
+
+impl<F: Fn() + Send + Sync> AckHooks for F {
+    fn completed(&self) {
+        self()
+    }
+}
+
+impl Drop for AckInner {
+    fn drop(&mut self) {
+        self.hooks.released();
+    }
 }
 
 impl EventAck {
@@ -197,7 +218,7 @@ impl EventAck {
         offset: i64,
         epoch: u64,
         received: Instant,
-        on_complete: Arc<dyn Fn() + Send + Sync>,
+        hooks: Arc<dyn AckHooks>,
     ) -> EventAck {
         EventAck {
             inner: Arc::new(AckInner {
@@ -207,7 +228,7 @@ impl EventAck {
                 epoch,
                 received,
                 remaining: AtomicUsize::new(1),
-                on_complete,
+                hooks,
             }),
         }
     }
@@ -251,7 +272,7 @@ impl EventAck {
         if self.inner.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             let i = &self.inner;
             if i.acker.complete(&i.tp, i.offset, i.epoch) {
-                (i.on_complete)();
+                i.hooks.completed();
             }
         }
     }
@@ -279,10 +300,10 @@ impl EventAck {
                 i += 1;
             }
         }
-        // Callbacks outside the lock: they may release permits and wake the fetch loop.
+        // Callbacks outside the lock.
         for (ack, counted) in finished.iter().zip(counted) {
             if counted {
-                (ack.inner.on_complete)();
+                ack.inner.hooks.completed();
             }
         }
     }
@@ -413,7 +434,7 @@ mod tests {
         assert_eq!(acker.in_flight(), 3);
         let completed = Arc::new(AtomicUsize::new(0));
         let c = completed.clone();
-        let on_complete: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        let on_complete: Arc<dyn AckHooks> = Arc::new(move || {
             c.fetch_add(1, Ordering::SeqCst);
         });
         let mut acks: Vec<EventAck> = [(tp(0), 1), (tp(0), 2), (tp(1), 5)]
@@ -440,5 +461,35 @@ mod tests {
         alert.done();
         assert_eq!(acker.take_ready(), vec![(tp(0), 2)]);
         assert_eq!(completed.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn released_once_when_the_last_share_goes_completed_or_not() {
+        struct Count(AtomicUsize, AtomicUsize);
+        impl AckHooks for Count {
+            fn completed(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+            fn released(&self) {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let hooks = Arc::new(Count(AtomicUsize::new(0), AtomicUsize::new(0)));
+        let acker = Arc::new(Acker::default());
+        let e = acker.begin(&tp(0), 1);
+        let done = EventAck::new(acker.clone(), tp(0), 1, e, Instant::now(), hooks.clone());
+        let alert = done.share();
+        done.done();
+        assert_eq!(hooks.1.load(Ordering::SeqCst), 0, "a share is still held");
+        alert.done();
+        assert_eq!(hooks.0.load(Ordering::SeqCst), 1);
+        assert_eq!(hooks.1.load(Ordering::SeqCst), 1);
+        // Revoked before completion: never completes, still released.
+        let e = acker.begin(&tp(0), 2);
+        let abandoned = EventAck::new(acker.clone(), tp(0), 2, e, Instant::now(), hooks.clone());
+        acker.revoke(&tp(0));
+        abandoned.done();
+        assert_eq!(hooks.0.load(Ordering::SeqCst), 1);
+        assert_eq!(hooks.1.load(Ordering::SeqCst), 2);
     }
 }

@@ -3,8 +3,8 @@
 //! Design: offsets are never stored automatically (`enable.auto.offset.store=false`). The loop
 //! registers every consumed offset with the [`Acker`], and stores (for auto-commit to commit) only
 //! offsets whose events are complete. Fetching is gated twice: by a semaphore of
-//! `max_in_flight` permits (one per event, given back when the last event of its fetched batch
-//! completes, so a slow producer stops the consumer) and by the bounded worker queues (so slow
+//! `max_in_flight` permits (one per event until it completes, so a slow producer stops the
+//! consumer) and by the bounded worker queues (so slow
 //! workers stop it too). Messages move in batches of what the consumer has ready (see
 //! [`FetchLoop::run`]): per-event hand-overs, not evaluation, limited throughput before. On revoke, what is
 //! complete is stored and committed, and the rest is forgotten (it will be redelivered).
@@ -28,8 +28,8 @@ use rdkafka::{ClientConfig, ClientContext, Message};
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::ack::{Acker, EventAck, TopicPartition};
-use super::workers::{Batch, Pool, Router, WorkItem, MAX_BATCH};
+use super::ack::{AckHooks, Acker, EventAck, TopicPartition};
+use super::workers::{Batch, Pool, Router, WorkItem};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -124,8 +124,8 @@ pub enum LoopEnd {
     Fatal,
 }
 
-/// In-flight permits taken from the `max_in_flight` semaphore for one fetched batch; given back
-/// when dropped (after the batch's last event is completed or abandoned).
+/// In-flight permits taken from the `max_in_flight` semaphore for one fetch round. Unused ones
+/// go back when dropped; each fetched event takes over one (see [`RoundHooks`]).
 struct BatchPermits {
     semaphore: Arc<Semaphore>,
     count: usize,
@@ -154,11 +154,35 @@ impl BatchPermits {
             self.count = keep;
         }
     }
+
+    /// Hands the permits over to the events (one each): they are given back by
+    /// [`RoundHooks::released`] as each event's handle goes.
+    fn hand_over(mut self) {
+        self.count = 0;
+    }
 }
 
 impl Drop for BatchPermits {
     fn drop(&mut self) {
         self.semaphore.add_permits(self.count);
+    }
+}
+
+/// Completion hooks shared by the events of one fetch round: count completions, and give back
+/// each event's in-flight permit when its handle is gone (completed, or abandoned after a
+/// revoke or at shutdown), exactly as a per-event permit would.
+struct RoundHooks {
+    semaphore: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+impl AckHooks for RoundHooks {
+    fn completed(&self) {
+        self.metrics.events_completed.inc();
+    }
+
+    fn released(&self) {
+        self.semaphore.add_permits(1);
     }
 }
 
@@ -191,7 +215,7 @@ impl FetchLoop<'_> {
     /// Fetches until `shutdown` turns true or the producer reports a fatal error.
     ///
     /// Each round takes what the consumer has ready right now (at least one message, at most
-    /// [`MAX_BATCH`] and at most the free in-flight permits), registers it with the acker under
+    /// the pool's batch size and at most the free in-flight permits), registers it with the acker under
     /// one lock, and hands each worker its share as one [`Batch`]. A round stops at the first
     /// non-message event (e.g. a rebalance callback ran), so every message of a round was
     /// fetched under the same assignment and is registered before the next poll can revoke it.
@@ -201,6 +225,7 @@ impl FetchLoop<'_> {
         fatal: &tokio::sync::Notify,
     ) -> LoopEnd {
         let max_in_flight = self.settings.pipeline.max_in_flight;
+        let batch_size = self.pool.batch_size();
         let mut topics: HashMap<String, TopicInfo> = HashMap::new();
         let mut router = Router::default();
         let mut stream = self.consumer.stream();
@@ -213,7 +238,7 @@ impl FetchLoop<'_> {
             self.metrics.events_in_flight.set(in_flight as i64);
             let next = async {
                 // Permits first: with max_in_flight events unfinished, stop fetching.
-                let permits = BatchPermits::acquire(&self.permits, MAX_BATCH).await?;
+                let permits = BatchPermits::acquire(&self.permits, batch_size).await?;
                 let mut messages = Vec::new();
                 let mut error = None;
                 std::future::poll_fn(|cx| loop {
@@ -279,7 +304,7 @@ impl FetchLoop<'_> {
     }
 
     /// Registers a round's messages with the acker (one lock) and turns them into one batch per
-    /// worker. The permits are shared by the round's events and given back after the last.
+    /// worker; each event takes over one of the round's permits.
     fn prepare(
         &self,
         messages: Vec<BorrowedMessage<'_>>,
@@ -309,11 +334,11 @@ impl FetchLoop<'_> {
         let epochs = self
             .acker
             .begin_many(tps.iter().map(|(tp, offset)| (tp, *offset)));
-        let metrics = self.metrics.clone();
-        // One callback per round: holds the round's permits until its last event is dropped.
-        let on_complete: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-            let _held = &permits;
-            metrics.events_completed.inc();
+        // Each event now holds one permit until its handle is gone.
+        permits.hand_over();
+        let hooks: Arc<dyn AckHooks> = Arc::new(RoundHooks {
+            semaphore: self.permits.clone(),
+            metrics: self.metrics.clone(),
         });
         let workers = self.pool.workers();
         let mut batches: Vec<Batch> = (0..workers).map(|_| Vec::new()).collect();
@@ -335,7 +360,7 @@ impl FetchLoop<'_> {
                 offset,
                 epoch,
                 received,
-                on_complete.clone(),
+                hooks.clone(),
             );
             batches[worker].push(WorkItem {
                 key: msg.key().map(<[u8]>::to_vec),
@@ -345,7 +370,6 @@ impl FetchLoop<'_> {
                 ack,
             });
         }
-        self.metrics.queue_depth.add(messages.len() as i64);
         batches
     }
 
@@ -367,7 +391,10 @@ impl FetchLoop<'_> {
                 sent = self.pool.sender(worker).reserve() => Some(sent),
             };
             match sent {
-                Some(Ok(slot)) => slot.send(batch),
+                Some(Ok(slot)) => {
+                    self.metrics.queue_depth.add(batch.len() as i64);
+                    slot.send(batch);
+                }
                 Some(Err(_)) => {
                     warn!("Worker queue closed; stopping the consumer.");
                     return Some(LoopEnd::Fatal);
@@ -378,7 +405,6 @@ impl FetchLoop<'_> {
                     // a partition are its newest offsets; forgetting them newest first cannot
                     // let a later offset be stored. They will be redelivered.
                     for batch in std::iter::once(batch).chain(batches.map(|(_, b)| b)) {
-                        self.metrics.queue_depth.sub(batch.len() as i64);
                         for item in batch.iter().rev() {
                             let ack = &item.ack;
                             self.acker.abandon_last(

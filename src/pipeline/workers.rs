@@ -40,15 +40,19 @@ pub type Batch = Vec<WorkItem>;
 /// batch of Okta events takes ~0.5 ms to evaluate), small enough to add no visible latency.
 pub const MAX_BATCH: usize = 64;
 
-/// Queue length in batches for a capacity in events: the queue then holds at most
-/// `queue_capacity` rounded up to whole batches (a full batch is `MAX_BATCH` events).
-pub fn queue_batches(queue_capacity: usize) -> usize {
-    queue_capacity.div_ceil(MAX_BATCH).max(1)
+/// Batch size and queue length (in batches) for a queue capacity in events: the queue never
+/// holds more than `queue_capacity` events, and holds at least two batches when it can (one
+/// waiting while the worker evaluates the other).
+pub fn batch_shape(queue_capacity: usize) -> (usize, usize) {
+    let queue_capacity = queue_capacity.max(1);
+    let size = MAX_BATCH.min(queue_capacity.div_ceil(2));
+    (size, queue_capacity / size)
 }
 
 /// Handle to the running pool.
 pub struct Pool {
     senders: Vec<mpsc::Sender<Batch>>,
+    batch_size: usize,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -60,10 +64,11 @@ impl Pool {
         sink: Arc<Sink>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Pool> {
+        let (batch_size, queue_batches) = batch_shape(queue_capacity);
         let mut senders = Vec::with_capacity(workers);
         let mut threads = Vec::with_capacity(workers);
         for i in 0..workers {
-            let (tx, rx) = mpsc::channel(queue_batches(queue_capacity));
+            let (tx, rx) = mpsc::channel(queue_batches);
             let evaluator = factory.evaluator();
             let sink = sink.clone();
             let metrics = metrics.clone();
@@ -73,12 +78,21 @@ impl Pool {
             senders.push(tx);
             threads.push(handle);
         }
-        Ok(Pool { senders, threads })
+        Ok(Pool {
+            senders,
+            batch_size,
+            threads,
+        })
     }
 
     /// Number of workers (at least one once started).
     pub fn workers(&self) -> usize {
         self.senders.len()
+    }
+
+    /// Most events to put in one batch (see [`batch_shape`]).
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// The queue of worker `i` (callers keep a partition on one worker: see [`Router`]).
@@ -228,14 +242,23 @@ mod tests {
     }
 
     #[test]
-    fn queue_holds_the_configured_events_in_whole_batches() {
-        for (events, batches) in [
-            (1, 1),
-            (MAX_BATCH, 1),
-            (MAX_BATCH + 1, 2),
-            (4 * MAX_BATCH, 4),
-        ] {
-            assert_eq!(queue_batches(events), batches, "{events} events");
+    fn queue_never_holds_more_than_its_capacity_in_events() {
+        // (capacity, batch size, batches)
+        let cases = [
+            (1, 1, 1),
+            (2, 1, 2),
+            (4, 2, 2),
+            (5, 3, 1),
+            (2 * MAX_BATCH, MAX_BATCH, 2),
+            (4 * MAX_BATCH + 1, MAX_BATCH, 4),
+        ];
+        for (capacity, size, batches) in cases {
+            assert_eq!(
+                batch_shape(capacity),
+                (size, batches),
+                "capacity {capacity}"
+            );
+            assert!(size * batches <= capacity);
         }
     }
 }
