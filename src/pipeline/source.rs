@@ -195,6 +195,7 @@ struct Fetched<'a> {
 }
 
 /// Per input topic, resolved once: the shared name, the consumed counter, the default index.
+#[derive(Clone)]
 struct TopicInfo {
     name: Arc<str>,
     consumed: prometheus::IntCounter,
@@ -317,19 +318,32 @@ impl FetchLoop<'_> {
         let received = Instant::now();
         let mut tps: Vec<(TopicPartition, i64)> = Vec::with_capacity(messages.len());
         let mut infos: Vec<Option<Arc<str>>> = Vec::with_capacity(messages.len());
+        // A fetch returns runs of one topic: resolve it and count it once per run.
+        let mut current: Option<TopicInfo> = None;
+        let mut run = 0;
         for msg in &messages {
             let name = msg.topic();
-            let info = match topics.get(name) {
-                Some(info) => info,
-                None => topics.entry(name.to_string()).or_insert_with(|| TopicInfo {
-                    name: Arc::from(name),
-                    consumed: self.metrics.events_consumed.with_label_values(&[name]),
-                    default_index: self.settings.default_index_for(name).map(Arc::from),
-                }),
-            };
-            info.consumed.inc();
+            if let Some(c) = current.take_if(|c| &*c.name != name) {
+                c.consumed.inc_by(run);
+                run = 0;
+            }
+            let info = current.get_or_insert_with(|| match topics.get(name) {
+                Some(info) => info.clone(),
+                None => topics
+                    .entry(name.to_string())
+                    .or_insert_with(|| TopicInfo {
+                        name: Arc::from(name),
+                        consumed: self.metrics.events_consumed.with_label_values(&[name]),
+                        default_index: self.settings.default_index_for(name).map(Arc::from),
+                    })
+                    .clone(),
+            });
+            run += 1;
             tps.push(((info.name.clone(), msg.partition()), msg.offset()));
             infos.push(info.default_index.clone());
+        }
+        if let Some(c) = current {
+            c.consumed.inc_by(run);
         }
         let epochs = self
             .acker
@@ -342,6 +356,7 @@ impl FetchLoop<'_> {
         });
         let workers = self.pool.workers();
         let mut batches: Vec<Batch> = (0..workers).map(|_| Vec::new()).collect();
+        let mut last_route: Option<(Arc<str>, i32, usize)> = None;
         let items = messages.iter().zip(tps).zip(epochs).zip(infos);
         for (((msg, (tp, offset)), epoch), default_index) in items {
             let payload = msg.payload().unwrap_or_default();
@@ -353,7 +368,15 @@ impl FetchLoop<'_> {
             } else {
                 (payload.to_vec(), None)
             };
-            let worker = router.worker_for(&tp.0, tp.1, workers);
+            // A fetch returns runs of one partition: look the route up once per run.
+            let worker = match &last_route {
+                Some((t, p, w)) if *p == tp.1 && Arc::ptr_eq(t, &tp.0) => *w,
+                _ => {
+                    let w = router.worker_for(&tp.0, tp.1, workers);
+                    last_route = Some((tp.0.clone(), tp.1, w));
+                    w
+                }
+            };
             let ack = EventAck::new(
                 self.acker.clone(),
                 tp,
