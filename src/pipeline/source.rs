@@ -220,6 +220,8 @@ impl FetchLoop<'_> {
     /// one lock, and hands each worker its share as one [`Batch`]. A round stops at the first
     /// non-message event (e.g. a rebalance callback ran), so every message of a round was
     /// fetched under the same assignment and is registered before the next poll can revoke it.
+    /// (rdkafka 0.39's zero-timeout poll returns after serving a rebalance event, and the stream
+    /// then reports `Pending`; rebalance callbacks run only inside this loop's polls.)
     pub async fn run(
         self,
         shutdown: &mut watch::Receiver<bool>,
