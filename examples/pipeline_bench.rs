@@ -70,6 +70,10 @@ impl rulestream::pipeline::Evaluate for Noop {
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+// The same allocator as the `rulestream` binary (src/main.rs), so the bench measures what runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_default();
@@ -254,10 +258,23 @@ fn settings(brokers: &str, topic: &str, workers: u64) -> Res<Settings> {
          dead_letter_topic = \"{topic}-dead\"\n\
          [pipeline]\nworkers = {workers}\n\
          [metrics]\naddr = \"127.0.0.1:0\"\n\
-         [librdkafka_consumer]\n\"session.timeout.ms\" = 2000\n\"heartbeat.interval.ms\" = 500\n"
+         [librdkafka_consumer]\n\"session.timeout.ms\" = 2000\n\"heartbeat.interval.ms\" = 500\n\
+         {}[librdkafka_producer]\n{}",
+        extra_props("BENCH_CONSUMER_PROPS"),
+        extra_props("BENCH_PRODUCER_PROPS"),
     );
     let file = parse_file(&text, std::path::Path::new("bench.toml"))?;
     Ok(Settings::build(file, &RunArgs::default(), &|_| None)?)
+}
+
+/// TOML lines for `k=v,k=v` librdkafka properties from an environment variable (for tuning
+/// experiments; empty when unset).
+fn extra_props(var: &str) -> String {
+    let text = std::env::var(var).unwrap_or_default();
+    text.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| format!("\"{}\" = \"{}\"\n", k.trim(), v.trim()))
+        .collect()
 }
 
 /// (CPU seconds, peak RSS in MiB) of this process so far.

@@ -13,6 +13,7 @@
 # Memory: tansu keeps topics in RAM (1M events ≈ 3.5 GB in the broker).
 # The evaluator is chosen in one place: evaluator_factory() in examples/pipeline_bench.rs
 # (BENCH_EVALUATOR=noop measures the pipeline without any evaluation work).
+# BENCH_CONSUMER_PROPS / BENCH_PRODUCER_PROPS="k=v,k=v" add librdkafka properties (tuning runs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -242,7 +242,8 @@ impl Default for KafkaFile {
 pub struct PipelineFile {
     /// Evaluation threads; 0 = number of CPU cores.
     pub workers: usize,
-    /// Events queued per worker before the consumer waits.
+    /// Events queued per worker before the consumer waits. Events move in batches of up to
+    /// min(64, half of this), so a queue holds at least two batches.
     pub queue_capacity: usize,
     /// Events consumed but not yet finished (alerts acknowledged) before the consumer waits.
     pub max_in_flight: usize,

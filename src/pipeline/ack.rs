@@ -135,6 +135,18 @@ impl Acker {
         self.lock().begin(tp, offset)
     }
 
+    /// [`Acker::begin`] for a batch under one lock; epochs in input order.
+    pub fn begin_many<'a>(
+        &self,
+        offsets: impl IntoIterator<Item = (&'a TopicPartition, i64)>,
+    ) -> Vec<u64> {
+        let mut tracker = self.lock();
+        offsets
+            .into_iter()
+            .map(|(tp, offset)| tracker.begin(tp, offset))
+            .collect()
+    }
+
     pub fn complete(&self, tp: &TopicPartition, offset: i64, epoch: u64) -> bool {
         self.lock().complete(tp, offset, epoch)
     }
@@ -171,17 +183,42 @@ struct AckInner {
     epoch: u64,
     received: Instant,
     remaining: AtomicUsize,
-    on_complete: Box<dyn Fn() + Send + Sync>,
+    /// Shared by the events of one fetched batch.
+    hooks: Arc<dyn AckHooks>,
+}
+
+/// What happens when an event completes, and when its handle is gone (completed, abandoned
+/// or revoked). A closure is an `AckHooks` that only reacts to completion.
+pub trait AckHooks: Send + Sync {
+    /// The event counted as complete (called once, outside the tracker lock).
+    fn completed(&self);
+    /// The last share of the event was dropped, whether or not it completed (e.g. the source
+    /// gives back the event's in-flight permit here).
+    fn released(&self) {}
+}
+
+impl<F: Fn() + Send + Sync> AckHooks for F {
+    fn completed(&self) {
+        self()
+    }
+}
+
+impl Drop for AckInner {
+    fn drop(&mut self) {
+        self.hooks.released();
+    }
 }
 
 impl EventAck {
-    /// A handle with one share (the evaluation itself).
+    /// A handle with one share (the evaluation itself). `received`: when the event was
+    /// consumed (one clock read per fetched batch is enough).
     pub fn new(
         acker: Arc<Acker>,
         tp: TopicPartition,
         offset: i64,
         epoch: u64,
-        on_complete: Box<dyn Fn() + Send + Sync>,
+        received: Instant,
+        hooks: Arc<dyn AckHooks>,
     ) -> EventAck {
         EventAck {
             inner: Arc::new(AckInner {
@@ -189,9 +226,9 @@ impl EventAck {
                 tp,
                 offset,
                 epoch,
-                received: Instant::now(),
+                received,
                 remaining: AtomicUsize::new(1),
-                on_complete,
+                hooks,
             }),
         }
     }
@@ -221,12 +258,52 @@ impl EventAck {
         self.inner.offset
     }
 
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.inner.tp
+    }
+
+    /// The assignment epoch the event was registered in (see [`OffsetTracker::begin`]).
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch
+    }
+
     /// This share's output is acknowledged.
     pub fn done(self) {
         if self.inner.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             let i = &self.inner;
             if i.acker.complete(&i.tp, i.offset, i.epoch) {
-                (i.on_complete)();
+                i.hooks.completed();
+            }
+        }
+    }
+
+    /// [`EventAck::done`] for many shares, taking the tracker lock once per run of shares of
+    /// the same [`Acker`] (a worker finishes a whole batch this way) instead of once per event.
+    pub fn done_all(acks: &mut Vec<EventAck>) {
+        let mut finished = Vec::with_capacity(acks.len());
+        for ack in acks.drain(..) {
+            if ack.inner.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                finished.push(ack);
+            }
+        }
+        let mut counted = Vec::with_capacity(finished.len());
+        let mut i = 0;
+        while i < finished.len() {
+            let acker = &finished[i].inner.acker;
+            let mut tracker = acker.lock();
+            while let Some(ack) = finished.get(i) {
+                if !Arc::ptr_eq(&ack.inner.acker, acker) {
+                    break;
+                }
+                let a = &ack.inner;
+                counted.push(tracker.complete(&a.tp, a.offset, a.epoch));
+                i += 1;
+            }
+        }
+        // Callbacks outside the lock.
+        for (ack, counted) in finished.iter().zip(counted) {
+            if counted {
+                ack.inner.hooks.completed();
             }
         }
     }
@@ -321,7 +398,8 @@ mod tests {
             tp(0),
             3,
             e,
-            Box::new(move || {
+            Instant::now(),
+            Arc::new(move || {
                 c.fetch_add(1, Ordering::SeqCst);
             }),
         );
@@ -340,11 +418,78 @@ mod tests {
     fn dropped_share_never_completes() {
         let acker = Arc::new(Acker::default());
         let e = acker.begin(&tp(0), 3);
-        let ack = EventAck::new(acker.clone(), tp(0), 3, e, Box::new(|| {}));
+        let ack = EventAck::new(acker.clone(), tp(0), 3, e, Instant::now(), Arc::new(|| {}));
         let lost = ack.share();
         ack.done();
         drop(lost);
         assert_eq!(acker.take_ready(), vec![]);
         assert_eq!(acker.in_flight(), 1);
+    }
+
+    #[test]
+    fn done_all_completes_only_events_without_pending_shares() {
+        let acker = Arc::new(Acker::default());
+        let epochs = acker.begin_many([(&tp(0), 1), (&tp(0), 2), (&tp(1), 5)]);
+        assert_eq!(epochs.len(), 3);
+        assert_eq!(acker.in_flight(), 3);
+        let completed = Arc::new(AtomicUsize::new(0));
+        let c = completed.clone();
+        let on_complete: Arc<dyn AckHooks> = Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let mut acks: Vec<EventAck> = [(tp(0), 1), (tp(0), 2), (tp(1), 5)]
+            .into_iter()
+            .zip(&epochs)
+            .map(|((tp, o), e)| {
+                EventAck::new(
+                    acker.clone(),
+                    tp,
+                    o,
+                    *e,
+                    Instant::now(),
+                    on_complete.clone(),
+                )
+            })
+            .collect();
+        // Offset 1 still waits for an alert.
+        let alert = acks[0].share();
+        EventAck::done_all(&mut acks);
+        assert!(acks.is_empty());
+        assert_eq!(completed.load(Ordering::SeqCst), 2);
+        assert_eq!(acker.in_flight(), 1);
+        assert_eq!(acker.take_ready(), vec![(tp(1), 5)], "2 waits for 1");
+        alert.done();
+        assert_eq!(acker.take_ready(), vec![(tp(0), 2)]);
+        assert_eq!(completed.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn released_once_when_the_last_share_goes_completed_or_not() {
+        struct Count(AtomicUsize, AtomicUsize);
+        impl AckHooks for Count {
+            fn completed(&self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+            fn released(&self) {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let hooks = Arc::new(Count(AtomicUsize::new(0), AtomicUsize::new(0)));
+        let acker = Arc::new(Acker::default());
+        let e = acker.begin(&tp(0), 1);
+        let done = EventAck::new(acker.clone(), tp(0), 1, e, Instant::now(), hooks.clone());
+        let alert = done.share();
+        done.done();
+        assert_eq!(hooks.1.load(Ordering::SeqCst), 0, "a share is still held");
+        alert.done();
+        assert_eq!(hooks.0.load(Ordering::SeqCst), 1);
+        assert_eq!(hooks.1.load(Ordering::SeqCst), 1);
+        // Revoked before completion: never completes, still released.
+        let e = acker.begin(&tp(0), 2);
+        let abandoned = EventAck::new(acker.clone(), tp(0), 2, e, Instant::now(), hooks.clone());
+        acker.revoke(&tp(0));
+        abandoned.done();
+        assert_eq!(hooks.0.load(Ordering::SeqCst), 1);
+        assert_eq!(hooks.1.load(Ordering::SeqCst), 2);
     }
 }

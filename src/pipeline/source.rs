@@ -4,13 +4,21 @@
 //! registers every consumed offset with the [`Acker`], and stores (for auto-commit to commit) only
 //! offsets whose events are complete. Fetching is gated twice: by a semaphore of
 //! `max_in_flight` permits (one per event until it completes, so a slow producer stops the
-//! consumer) and by the bounded worker queues (so slow workers stop it too). On revoke, what is
+//! consumer) and by the bounded worker queues (so slow
+//! workers stop it too). Messages move in batches of what the consumer has ready (see
+//! [`FetchLoop::run`]): per-event hand-overs, not evaluation, limited throughput before. On revoke, what is
 //! complete is stored and committed, and the rest is forgotten (it will be redelivered).
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -20,8 +28,8 @@ use rdkafka::{ClientConfig, ClientContext, Message};
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::ack::{Acker, EventAck, TopicPartition};
-use super::workers::{Pool, Router, WorkItem};
+use super::ack::{AckHooks, Acker, EventAck, TopicPartition};
+use super::workers::{Batch, Pool, Router, WorkItem};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -116,6 +124,84 @@ pub enum LoopEnd {
     Fatal,
 }
 
+/// In-flight permits taken from the `max_in_flight` semaphore for one fetch round. Unused ones
+/// go back when dropped; each fetched event takes over one (see [`RoundHooks`]).
+struct BatchPermits {
+    semaphore: Arc<Semaphore>,
+    count: usize,
+}
+
+impl BatchPermits {
+    /// Waits for one permit, then takes up to `max - 1` more that are free right now.
+    async fn acquire(semaphore: &Arc<Semaphore>, max: usize) -> Option<BatchPermits> {
+        semaphore.acquire().await.ok()?.forget();
+        let mut permits = BatchPermits {
+            semaphore: semaphore.clone(),
+            count: 1,
+        };
+        let extra = semaphore.available_permits().min(max.saturating_sub(1));
+        if let Ok(p) = semaphore.try_acquire_many(u32::try_from(extra).unwrap_or(0)) {
+            p.forget();
+            permits.count += extra;
+        }
+        Some(permits)
+    }
+
+    /// Gives back all but `keep` permits.
+    fn shrink_to(&mut self, keep: usize) {
+        if keep < self.count {
+            self.semaphore.add_permits(self.count - keep);
+            self.count = keep;
+        }
+    }
+
+    /// Hands the permits over to the events (one each): they are given back by
+    /// [`RoundHooks::released`] as each event's handle goes.
+    fn hand_over(mut self) {
+        self.count = 0;
+    }
+}
+
+impl Drop for BatchPermits {
+    fn drop(&mut self) {
+        self.semaphore.add_permits(self.count);
+    }
+}
+
+/// Completion hooks shared by the events of one fetch round: count completions, and give back
+/// each event's in-flight permit when its handle is gone (completed, or abandoned after a
+/// revoke or at shutdown), exactly as a per-event permit would.
+struct RoundHooks {
+    semaphore: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+impl AckHooks for RoundHooks {
+    fn completed(&self) {
+        self.metrics.events_completed.inc();
+    }
+
+    fn released(&self) {
+        self.semaphore.add_permits(1);
+    }
+}
+
+/// What one round of the fetch loop got from the consumer.
+struct Fetched<'a> {
+    permits: BatchPermits,
+    messages: Vec<BorrowedMessage<'a>>,
+    /// A consumer error met after `messages` (if any).
+    error: Option<KafkaError>,
+}
+
+/// Per input topic, resolved once: the shared name, the consumed counter, the default index.
+#[derive(Clone)]
+struct TopicInfo {
+    name: Arc<str>,
+    consumed: prometheus::IntCounter,
+    default_index: Option<Arc<str>>,
+}
+
 /// Everything the fetch loop needs.
 pub struct FetchLoop<'a> {
     pub consumer: &'a Source,
@@ -128,18 +214,24 @@ pub struct FetchLoop<'a> {
 
 impl FetchLoop<'_> {
     /// Fetches until `shutdown` turns true or the producer reports a fatal error.
+    ///
+    /// Each round takes what the consumer has ready right now (at least one message, at most
+    /// the pool's batch size and at most the free in-flight permits), registers it with the acker under
+    /// one lock, and hands each worker its share as one [`Batch`]. A round stops at the first
+    /// non-message event (e.g. a rebalance callback ran), so every message of a round was
+    /// fetched under the same assignment and is registered before the next poll can revoke it.
+    /// (rdkafka 0.39's zero-timeout poll returns after serving a rebalance event, and the stream
+    /// then reports `Pending`; rebalance callbacks run only inside this loop's polls.)
     pub async fn run(
         self,
         shutdown: &mut watch::Receiver<bool>,
         fatal: &tokio::sync::Notify,
     ) -> LoopEnd {
-        let max_event = self.settings.pipeline.max_event_bytes;
-        let dl_max = self.settings.pipeline.dead_letter_max_bytes;
         let max_in_flight = self.settings.pipeline.max_in_flight;
-        let mut counters: HashMap<String, prometheus::IntCounter> = HashMap::new();
-        let mut indexes: HashMap<String, Option<Arc<str>>> = HashMap::new();
-        let mut topics: HashMap<String, Arc<str>> = HashMap::new();
+        let batch_size = self.pool.batch_size();
+        let mut topics: HashMap<String, TopicInfo> = HashMap::new();
         let mut router = Router::default();
+        let mut stream = self.consumer.stream();
         // Stored offsets are picked up by auto-commit; storing every 100 ms keeps the commit
         // lag small without touching the consumer per event.
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -148,11 +240,35 @@ impl FetchLoop<'_> {
             let in_flight = max_in_flight - self.permits.available_permits();
             self.metrics.events_in_flight.set(in_flight as i64);
             let next = async {
-                // Permit first: with max_in_flight events unfinished, stop fetching.
-                let permit = self.permits.clone().acquire_owned().await;
-                (permit, self.consumer.recv().await)
+                // Permits first: with max_in_flight events unfinished, stop fetching.
+                let permits = BatchPermits::acquire(&self.permits, batch_size).await?;
+                let mut messages = Vec::new();
+                let mut error = None;
+                std::future::poll_fn(|cx| loop {
+                    if messages.len() >= permits.count {
+                        return Poll::Ready(());
+                    }
+                    match Pin::new(&mut stream).poll_next(cx) {
+                        Poll::Ready(Some(Ok(m))) => messages.push(m),
+                        Poll::Ready(Some(Err(e))) => {
+                            error = Some(e);
+                            return Poll::Ready(());
+                        }
+                        // Kafka streams never end; treat it like an empty poll.
+                        Poll::Ready(None) | Poll::Pending if messages.is_empty() => {
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(None) | Poll::Pending => return Poll::Ready(()),
+                    }
+                })
+                .await;
+                Some(Fetched {
+                    permits,
+                    messages,
+                    error,
+                })
             };
-            let (permit, msg) = tokio::select! {
+            let fetched = tokio::select! {
                 // Biased: shutdown wins over new input, and offsets get stored even under load.
                 biased;
                 _ = shutdown.changed() => return LoopEnd::Shutdown,
@@ -163,59 +279,88 @@ impl FetchLoop<'_> {
                 }
                 next = next => next,
             };
-            let Ok(permit) = permit else {
+            let Some(Fetched {
+                mut permits,
+                messages,
+                error,
+            }) = fetched
+            else {
                 return LoopEnd::Shutdown;
             };
-            let msg = match msg {
-                Ok(m) => m,
-                Err(e) => {
-                    self.metrics.consumer_errors.inc();
-                    // A missing input topic errors on every poll: log the 1st, 2nd, 4th, 8th…
-                    let n = self.metrics.consumer_errors.get();
-                    if n.is_power_of_two() {
-                        warn!(error = %e, errors = n, "Consumer error; librdkafka retries.");
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+            permits.shrink_to(messages.len());
+            if !messages.is_empty() {
+                let batches = self.prepare(messages, permits, &mut topics, &mut router);
+                if let Some(end) = self.dispatch(batches, shutdown).await {
+                    return end;
                 }
-            };
-            let topic_name = msg.topic();
-            let topic = match topics.get(topic_name) {
-                Some(t) => t.clone(),
-                None => {
-                    let t: Arc<str> = Arc::from(topic_name);
-                    topics.insert(topic_name.to_string(), t.clone());
-                    t
+            }
+            if let Some(e) = error {
+                self.metrics.consumer_errors.inc();
+                // A missing input topic errors on every poll: log the 1st, 2nd, 4th, 8th…
+                let n = self.metrics.consumer_errors.get();
+                if n.is_power_of_two() {
+                    warn!(error = %e, errors = n, "Consumer error; librdkafka retries.");
                 }
-            };
-            counters
-                .entry(topic_name.to_string())
-                .or_insert_with(|| {
-                    self.metrics
-                        .events_consumed
-                        .with_label_values(&[topic_name])
-                })
-                .inc();
-            let default_index = indexes
-                .entry(topic_name.to_string())
-                .or_insert_with(|| self.settings.default_index_for(topic_name).map(Arc::from))
-                .clone();
-            let tp: TopicPartition = (topic, msg.partition());
-            let offset = msg.offset();
-            let epoch = self.acker.begin(&tp, offset);
-            let metrics = self.metrics.clone();
-            let ack = EventAck::new(
-                self.acker.clone(),
-                tp.clone(),
-                offset,
-                epoch,
-                // The permit lives as long as the event's handle: it is released when the
-                // event completes (or is abandoned after a revoke).
-                Box::new(move || {
-                    let _held = &permit;
-                    metrics.events_completed.inc();
-                }),
-            );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// Registers a round's messages with the acker (one lock) and turns them into one batch per
+    /// worker; each event takes over one of the round's permits.
+    fn prepare(
+        &self,
+        messages: Vec<BorrowedMessage<'_>>,
+        permits: BatchPermits,
+        topics: &mut HashMap<String, TopicInfo>,
+        router: &mut Router,
+    ) -> Vec<Batch> {
+        let max_event = self.settings.pipeline.max_event_bytes;
+        let dl_max = self.settings.pipeline.dead_letter_max_bytes;
+        let received = Instant::now();
+        let mut tps: Vec<(TopicPartition, i64)> = Vec::with_capacity(messages.len());
+        let mut infos: Vec<Option<Arc<str>>> = Vec::with_capacity(messages.len());
+        // A fetch returns runs of one topic: resolve it and count it once per run.
+        let mut current: Option<TopicInfo> = None;
+        let mut run = 0;
+        for msg in &messages {
+            let name = msg.topic();
+            if let Some(c) = current.take_if(|c| &*c.name != name) {
+                c.consumed.inc_by(run);
+                run = 0;
+            }
+            let info = current.get_or_insert_with(|| match topics.get(name) {
+                Some(info) => info.clone(),
+                None => topics
+                    .entry(name.to_string())
+                    .or_insert_with(|| TopicInfo {
+                        name: Arc::from(name),
+                        consumed: self.metrics.events_consumed.with_label_values(&[name]),
+                        default_index: self.settings.default_index_for(name).map(Arc::from),
+                    })
+                    .clone(),
+            });
+            run += 1;
+            tps.push(((info.name.clone(), msg.partition()), msg.offset()));
+            infos.push(info.default_index.clone());
+        }
+        if let Some(c) = current {
+            c.consumed.inc_by(run);
+        }
+        let epochs = self
+            .acker
+            .begin_many(tps.iter().map(|(tp, offset)| (tp, *offset)));
+        // Each event now holds one permit until its handle is gone.
+        permits.hand_over();
+        let hooks: Arc<dyn AckHooks> = Arc::new(RoundHooks {
+            semaphore: self.permits.clone(),
+            metrics: self.metrics.clone(),
+        });
+        let workers = self.pool.workers();
+        let mut batches: Vec<Batch> = (0..workers).map(|_| Vec::new()).collect();
+        let mut last_route: Option<(Arc<str>, i32, usize)> = None;
+        let items = messages.iter().zip(tps).zip(epochs).zip(infos);
+        for (((msg, (tp, offset)), epoch), default_index) in items {
             let payload = msg.payload().unwrap_or_default();
             let (payload, original_size) = if payload.len() > max_event {
                 (
@@ -225,37 +370,79 @@ impl FetchLoop<'_> {
             } else {
                 (payload.to_vec(), None)
             };
-            let item = WorkItem {
+            // A fetch returns runs of one partition: look the route up once per run.
+            let worker = match &last_route {
+                Some((t, p, w)) if *p == tp.1 && Arc::ptr_eq(t, &tp.0) => *w,
+                _ => {
+                    let w = router.worker_for(&tp.0, tp.1, workers);
+                    last_route = Some((tp.0.clone(), tp.1, w));
+                    w
+                }
+            };
+            let ack = EventAck::new(
+                self.acker.clone(),
+                tp,
+                offset,
+                epoch,
+                received,
+                hooks.clone(),
+            );
+            batches[worker].push(WorkItem {
                 key: msg.key().map(<[u8]>::to_vec),
                 payload,
                 original_size,
                 default_index,
                 ack,
-            };
-            drop(msg);
-            let worker = router.worker_for(&tp.0, tp.1, self.pool.workers());
-            self.metrics.queue_depth.inc();
-            // Waits while the worker's queue is full: this is what stops fetching.
+            });
+        }
+        batches
+    }
+
+    /// Hands each worker its batch, waiting while its queue is full (this is what stops
+    /// fetching). Returns how the loop must end, if it must.
+    async fn dispatch(
+        &self,
+        batches: Vec<Batch>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<LoopEnd> {
+        let mut batches = batches.into_iter().enumerate();
+        while let Some((worker, batch)) = batches.next() {
+            if batch.is_empty() {
+                continue;
+            }
             let sent = tokio::select! {
                 biased;
                 _ = shutdown.changed() => None,
-                sent = self.pool.sender(worker).send(item) => Some(sent),
+                sent = self.pool.sender(worker).reserve() => Some(sent),
             };
             match sent {
-                Some(Ok(())) => {}
+                Some(Ok(slot)) => {
+                    self.metrics.queue_depth.add(batch.len() as i64);
+                    slot.send(batch);
+                }
                 Some(Err(_)) => {
                     warn!("Worker queue closed; stopping the consumer.");
-                    return LoopEnd::Fatal;
+                    return Some(LoopEnd::Fatal);
                 }
                 None => {
-                    // Shutdown while a full queue held this event: it was never evaluated. It
-                    // is the newest offset of its partition, so forgetting it cannot let a
-                    // later offset be stored; it will be redelivered.
-                    self.metrics.queue_depth.dec();
-                    self.acker.abandon_last(&tp, offset, epoch);
-                    return LoopEnd::Shutdown;
+                    // Shutdown while a full queue held these events: they were never
+                    // evaluated. Each partition lives on one worker, so the unsent events of
+                    // a partition are its newest offsets; forgetting them newest first cannot
+                    // let a later offset be stored. They will be redelivered.
+                    for batch in std::iter::once(batch).chain(batches.map(|(_, b)| b)) {
+                        for item in batch.iter().rev() {
+                            let ack = &item.ack;
+                            self.acker.abandon_last(
+                                ack.topic_partition(),
+                                ack.offset(),
+                                ack.epoch(),
+                            );
+                        }
+                    }
+                    return Some(LoopEnd::Shutdown);
                 }
             }
         }
+        None
     }
 }
