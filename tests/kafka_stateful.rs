@@ -89,6 +89,20 @@ fn suppression_updates_are_sent_on_the_flush_timer() {
     // The first alert at once, then (no more events, the window is open) the timer's update.
     let alerts = read_topic(broker(), &names.alerts, 2, Duration::from_secs(1), T);
     wait_committed(broker(), &names.group, &names.input, &ends, T);
+    // One open suppression window, published by the worker as a state-entries gauge.
+    let entries = stage
+        .metrics
+        .state_entries
+        .with_label_values(&["suppression_groups"]);
+    wait_until("state entries gauge", T, || entries.get() == 1);
+    assert_eq!(
+        stage
+            .metrics
+            .stateful_events
+            .with_label_values(&["late"])
+            .get(),
+        0
+    );
     stage.stop(T).expect("clean stop");
     let got = docs_counts(&alerts);
     assert_eq!(got.len(), 2, "{got:?}");

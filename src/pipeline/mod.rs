@@ -64,6 +64,11 @@ pub trait Evaluate {
     ) -> Result<(), EventError> {
         Ok(())
     }
+
+    /// Counters and sizes of the evaluator's stateful rules, for the metrics. Default: none.
+    fn stateful_sample(&self) -> Option<crate::metrics::StatefulSample> {
+        None
+    }
 }
 
 /// Makes per-worker evaluators. Called once per worker at startup.
@@ -96,6 +101,13 @@ impl Evaluate for crate::engine::ruleset::Evaluator {
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
         crate::engine::ruleset::Evaluator::flush(self, now, out)
+    }
+
+    fn stateful_sample(&self) -> Option<crate::metrics::StatefulSample> {
+        Some(crate::metrics::StatefulSample {
+            stats: self.stateful_stats().clone(),
+            sizes: self.runtime().sizes(),
+        })
     }
 }
 

@@ -250,6 +250,7 @@ fn worker_loop(
     let mut out = Vec::new();
     // This batch's evaluation shares, completed together at its end (one tracker lock).
     let mut finished = Vec::with_capacity(MAX_BATCH);
+    let mut stats = StatsPublisher::default();
     while let Some(batch) = rx.blocking_recv() {
         metrics.queue_depth.sub(batch.len() as i64);
         let mut evaluated = 0;
@@ -263,9 +264,36 @@ fn worker_loop(
         if flusher.due() {
             flusher.flush(evaluator.as_mut(), sink, &mut out);
         }
+        stats.publish(evaluator.as_ref(), metrics, false);
     }
     // Queue closed (shutdown): send the suppression updates still held.
     flusher.flush(evaluator.as_mut(), sink, &mut out);
+    stats.publish(evaluator.as_ref(), metrics, true);
+}
+
+/// Publishes a worker's stateful counters and sizes as deltas, at most once a second (a
+/// sample walks every partition's rule states).
+#[derive(Default)]
+struct StatsPublisher {
+    last: crate::metrics::StatefulSample,
+    at: Option<Instant>,
+}
+
+impl StatsPublisher {
+    fn publish(&mut self, evaluator: &(dyn Evaluate + Send), metrics: &Metrics, force: bool) {
+        if !force
+            && self
+                .at
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.at = Some(Instant::now());
+        if let Some(now) = evaluator.stateful_sample() {
+            metrics.add_stateful(&self.last, &now);
+            self.last = now;
+        }
+    }
 }
 
 /// Evaluates one event and enqueues its outputs; pushes the event's own share to `finished`.
