@@ -152,6 +152,8 @@ pub struct FileConfig {
     pub alert: AlertFile,
     pub metrics: MetricsFile,
     pub log: LogFile,
+    /// Threshold / new_terms state and alert suppression (the `[stateful]` table).
+    pub stateful: StatefulFile,
     /// librdkafka properties for both clients (strings, numbers or booleans).
     pub librdkafka: BTreeMap<String, toml::Value>,
     /// librdkafka properties for the consumer only (override `[librdkafka]`).
@@ -315,8 +317,128 @@ pub struct LogFile {
     pub format: LogFormat,
 }
 
+/// `[stateful]`: settings of threshold / new_terms rules and alert suppression
+/// (`crate::engine::stateful::StatefulSettings`, see docs/stateful.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatefulFile {
+    /// Directory of per-partition snapshots. Default none: state in memory only.
+    pub state_dir: Option<PathBuf>,
+    /// How far an event may lag the latest event time of its partition and still be counted.
+    pub allowed_lateness_ms: u64,
+    /// `history` (one history window), a duration such as `2d`, or `off`.
+    pub new_terms_learning: String,
+    pub max_groups_per_rule: usize,
+    pub max_events_per_group: usize,
+    pub max_terms_per_rule: usize,
+    pub max_suppression_groups_per_rule: usize,
+    /// How often workers send suppression updates (`Evaluator::flush`).
+    pub flush_interval_ms: u64,
+}
+
+impl Default for StatefulFile {
+    fn default() -> Self {
+        let engine = crate::engine::stateful::StatefulSettings::default();
+        StatefulFile {
+            state_dir: None,
+            allowed_lateness_ms: engine.allowed_lateness_ms.unsigned_abs(),
+            new_terms_learning: "history".into(),
+            max_groups_per_rule: engine.limits.max_groups_per_rule,
+            max_events_per_group: engine.limits.max_events_per_group,
+            max_terms_per_rule: engine.limits.max_terms_per_rule,
+            max_suppression_groups_per_rule: engine.limits.max_suppression_groups_per_rule,
+            // Suppressed alerts are re-sent when their window closes anyway; the timer only
+            // bounds how stale a count can be when a rule goes quiet.
+            flush_interval_ms: 60_000,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validated settings.
+
+/// Validated `[stateful]` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatefulRunSettings {
+    pub state_dir: Option<PathBuf>,
+    pub allowed_lateness_ms: i64,
+    pub learning: crate::engine::stateful::Learning,
+    pub limits: crate::engine::stateful::Limits,
+    pub flush_interval: Duration,
+}
+
+impl StatefulRunSettings {
+    /// The engine's view of these settings.
+    pub fn engine_settings(&self) -> crate::engine::stateful::StatefulSettings {
+        crate::engine::stateful::StatefulSettings {
+            allowed_lateness_ms: self.allowed_lateness_ms,
+            limits: self.limits.clone(),
+            learning: self.learning,
+            state_dir: self.state_dir.clone(),
+        }
+    }
+}
+
+fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings, ConfigError> {
+    use crate::engine::stateful::{time::duration_ms, Learning, Limits};
+    let learning = match f.new_terms_learning.trim() {
+        "history" => Learning::HistoryWindow,
+        "off" => Learning::Off,
+        other => Learning::Period(duration_ms(other).ok_or_else(|| {
+            invalid(
+                "stateful.new_terms_learning",
+                format!(
+                    "expected \"history\", \"off\" or a duration such as \"2d\" \
+                     (<number><ms|s|m|h|d|w>), got {other:?}"
+                ),
+            )
+        })?),
+    };
+    let allowed_lateness_ms = i64::try_from(f.allowed_lateness_ms)
+        .ok()
+        .filter(|ms| *ms <= 365 * 86_400_000)
+        .ok_or_else(|| invalid("stateful.allowed_lateness_ms", "expected at most one year"))?;
+    for (key, v) in [
+        ("stateful.max_groups_per_rule", f.max_groups_per_rule),
+        ("stateful.max_events_per_group", f.max_events_per_group),
+        ("stateful.max_terms_per_rule", f.max_terms_per_rule),
+        (
+            "stateful.max_suppression_groups_per_rule",
+            f.max_suppression_groups_per_rule,
+        ),
+    ] {
+        if v == 0 {
+            return Err(invalid(key, "expected a value of at least 1"));
+        }
+    }
+    if f.flush_interval_ms == 0 {
+        return Err(invalid(
+            "stateful.flush_interval_ms",
+            "expected a value of at least 1",
+        ));
+    }
+    if f.state_dir
+        .as_ref()
+        .is_some_and(|d| d.as_os_str().is_empty())
+    {
+        return Err(invalid(
+            "stateful.state_dir",
+            "expected a directory path (leave the key out to keep state in memory)",
+        ));
+    }
+    Ok(StatefulRunSettings {
+        state_dir: f.state_dir.clone(),
+        allowed_lateness_ms,
+        learning,
+        limits: Limits {
+            max_groups_per_rule: f.max_groups_per_rule,
+            max_events_per_group: f.max_events_per_group,
+            max_terms_per_rule: f.max_terms_per_rule,
+            max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
+        },
+        flush_interval: Duration::from_millis(f.flush_interval_ms),
+    })
+}
 
 /// Alert-context settings the engine needs to build alert documents.
 #[derive(Debug, Clone, PartialEq)]
@@ -366,6 +488,7 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     pub metrics_addr: SocketAddr,
     pub log_format: LogFormat,
+    pub stateful: StatefulRunSettings,
 }
 
 impl Settings {
@@ -576,6 +699,7 @@ fn validate(
         ));
     }
 
+    let stateful = validate_stateful(&file.stateful)?;
     let common = rdkafka_table("librdkafka", &file.librdkafka, env)?;
     let mut consumer = common.clone();
     consumer.extend(rdkafka_table(
@@ -653,6 +777,7 @@ fn validate(
         },
         metrics_addr: file.metrics.addr,
         log_format: file.log.format,
+        stateful,
     })
 }
 

@@ -26,6 +26,14 @@ pub const RULE_EVAL_SECONDS: &str = "rulestream_rule_eval_seconds";
 pub const CONSUMER_LAG: &str = "rulestream_consumer_lag_messages";
 pub const PRODUCER_ERRORS: &str = "rulestream_producer_errors_total";
 pub const CONSUMER_ERRORS: &str = "rulestream_consumer_errors_total";
+/// Events threshold / new_terms rules did not count, by `outcome`: `late` (beyond the allowed
+/// lateness), `no_time` (no event time), `replayed` (at or below a snapshot's offset).
+pub const STATEFUL_EVENTS: &str = "rulestream_stateful_events_total";
+/// State entries dropped, by `reason`: `expired` (no event can use them) or `limit` (a size
+/// limit was reached: this can lose detections, alert on it).
+pub const STATE_EVICTIONS: &str = "rulestream_state_evictions_total";
+/// State entries held, by `kind`: `threshold_groups`, `new_terms`, `suppression_groups`.
+pub const STATE_ENTRIES: &str = "rulestream_state_entries";
 
 /// Handles to every metric. Cheap to share (`Arc<Metrics>`); hot paths clone the child handles
 /// they need once (`with_label_values`) instead of resolving labels per event.
@@ -56,6 +64,12 @@ pub struct Metrics {
     pub producer_errors: IntCounterVec,
     /// Errors returned while consuming (librdkafka retries them itself).
     pub consumer_errors: IntCounter,
+    /// Events stateful rules did not count, by outcome (`late`, `no_time`, `replayed`).
+    pub stateful_events: IntCounterVec,
+    /// State entries dropped, by reason (`expired`, `limit`).
+    pub state_evictions: IntCounterVec,
+    /// State entries held (all workers), by kind.
+    pub state_entries: IntGaugeVec,
     /// The consumer holds a partition assignment.
     pub consumer_assigned: AtomicBool,
     /// The producer has reached the cluster.
@@ -103,6 +117,16 @@ impl Metrics {
             "Failed produce attempts; each is retried.",
             &["kind", "error"],
         );
+        let stateful_events = counter_vec(
+            STATEFUL_EVENTS,
+            "Events threshold/new_terms rules did not count, by outcome.",
+            &["outcome"],
+        );
+        let state_evictions = counter_vec(
+            STATE_EVICTIONS,
+            "Stateful-rule entries dropped, by reason.",
+            &["reason"],
+        );
         let counter = |name: &str, help: &str| {
             reg(&registry, IntCounter::new(name, help).expect("valid opts"))
         };
@@ -145,8 +169,19 @@ impl Metrics {
             )
             .expect("valid opts"),
         );
+        let state_entries = reg(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(STATE_ENTRIES, "Stateful-rule entries held, by kind."),
+                &["kind"],
+            )
+            .expect("valid opts"),
+        );
         Metrics {
             registry,
+            stateful_events,
+            state_evictions,
+            state_entries,
             events_consumed,
             events_evaluated,
             events_completed,
@@ -161,6 +196,43 @@ impl Metrics {
             consumer_errors,
             consumer_assigned: AtomicBool::new(false),
             producer_connected: AtomicBool::new(false),
+        }
+    }
+
+    /// Adds what changed between two samples of one evaluator's stateful counters and sizes
+    /// (each worker keeps its previous sample, so the gauges sum over workers).
+    pub fn add_stateful(&self, before: &StatefulSample, now: &StatefulSample) {
+        let (b, n) = (&before.stats, &now.stats);
+        for (outcome, was, is) in [
+            ("late", b.late_events, n.late_events),
+            ("no_time", b.no_event_time, n.no_event_time),
+            ("replayed", b.replayed_skipped, n.replayed_skipped),
+        ] {
+            self.stateful_events
+                .with_label_values(&[outcome])
+                .inc_by(is.saturating_sub(was));
+        }
+        for (reason, was, is) in [
+            ("expired", b.evicted_expired, n.evicted_expired),
+            ("limit", b.evicted_by_limit, n.evicted_by_limit),
+        ] {
+            self.state_evictions
+                .with_label_values(&[reason])
+                .inc_by(is.saturating_sub(was));
+        }
+        let (b, n) = (&before.sizes, &now.sizes);
+        for (kind, was, is) in [
+            ("threshold_groups", b.threshold_groups, n.threshold_groups),
+            ("new_terms", b.new_terms, n.new_terms),
+            (
+                "suppression_groups",
+                b.suppression_groups,
+                n.suppression_groups,
+            ),
+        ] {
+            self.state_entries
+                .with_label_values(&[kind])
+                .add(is as i64 - was as i64);
         }
     }
 
@@ -182,6 +254,13 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// One evaluator's stateful counters and state sizes at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatefulSample {
+    pub stats: crate::engine::stateful::StatefulStats,
+    pub sizes: crate::engine::stateful::StateSizes,
 }
 
 impl Default for Metrics {
@@ -260,6 +339,7 @@ mod tests {
         m.rule_eval_seconds("r").observe(0.001);
         m.consumer_lag.with_label_values(&["t", "0"]).set(3);
         m.end_to_end_latency.observe(0.01);
+        m.add_stateful(&StatefulSample::default(), &StatefulSample::default());
         let text = m.render();
         for name in [
             EVENTS_CONSUMED,
@@ -274,12 +354,45 @@ mod tests {
             CONSUMER_LAG,
             PRODUCER_ERRORS,
             CONSUMER_ERRORS,
+            STATEFUL_EVENTS,
+            STATE_EVICTIONS,
+            STATE_ENTRIES,
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),
                 "{name} missing:\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn stateful_samples_add_deltas_so_workers_sum() {
+        use crate::engine::stateful::{StateSizes, StatefulStats};
+        let m = Metrics::new();
+        let sample = |late, limit, terms| StatefulSample {
+            stats: StatefulStats {
+                late_events: late,
+                evicted_by_limit: limit,
+                ..StatefulStats::default()
+            },
+            sizes: StateSizes {
+                new_terms: terms,
+                ..StateSizes::default()
+            },
+        };
+        let zero = StatefulSample::default();
+        // Two workers, then the first one shrinks.
+        m.add_stateful(&zero, &sample(2, 1, 10));
+        m.add_stateful(&zero, &sample(3, 0, 5));
+        m.add_stateful(&sample(2, 1, 10), &sample(4, 1, 4));
+        let text = m.render();
+        assert_eq!(m.stateful_events.with_label_values(&["late"]).get(), 7);
+        assert_eq!(m.state_evictions.with_label_values(&["limit"]).get(), 1);
+        assert_eq!(m.state_entries.with_label_values(&["new_terms"]).get(), 9);
+        assert!(
+            text.contains("rulestream_stateful_events_total{outcome=\"late\"} 7"),
+            "{text}"
+        );
     }
 
     #[test]

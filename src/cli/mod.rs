@@ -9,7 +9,7 @@ mod filter;
 mod input;
 mod kafka_tools;
 mod normalize;
-mod run;
+pub mod run; // build_engine: shared with the Kafka tests
 
 use std::process::ExitCode;
 

@@ -37,7 +37,13 @@ pub fn build_engine(settings: &Settings) -> Result<Engine, String> {
         input_format: settings.input_format,
         normalize,
     };
-    let (engine, statuses) = Engine::new(report.rules, engine_settings);
+    let stateful = &settings.stateful;
+    match &stateful.state_dir {
+        Some(dir) => tracing::info!(state_dir = %dir.display(), "Stateful rules keep per-partition snapshots."),
+        None => tracing::info!("Stateful rules keep their state in memory only (no stateful.state_dir): threshold counts and the new_terms history are lost on restart."),
+    }
+    let (engine, statuses) =
+        Engine::with_stateful(report.rules, engine_settings, stateful.engine_settings());
     for status in &statuses {
         let path = status.rule.path.display();
         match &status.outcome {

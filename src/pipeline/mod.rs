@@ -53,6 +53,22 @@ pub trait Evaluate {
         origin: &EventOrigin<'_>,
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError>;
+
+    /// Appends alerts that no event caused but time did: re-emitted suppressed alerts whose
+    /// count changed (`Evaluator::flush`). Called on the `stateful.flush_interval` timer and
+    /// once at shutdown. Default: nothing.
+    fn flush(
+        &mut self,
+        _now: chrono::DateTime<chrono::Utc>,
+        _out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        Ok(())
+    }
+
+    /// Counters and sizes of the evaluator's stateful rules, for the metrics. Default: none.
+    fn stateful_sample(&self) -> Option<crate::metrics::StatefulSample> {
+        None
+    }
 }
 
 /// Makes per-worker evaluators. Called once per worker at startup.
@@ -77,6 +93,21 @@ impl Evaluate for crate::engine::ruleset::Evaluator {
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
         crate::engine::ruleset::Evaluator::evaluate(self, raw, origin, out)
+    }
+
+    fn flush(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        crate::engine::ruleset::Evaluator::flush(self, now, out)
+    }
+
+    fn stateful_sample(&self) -> Option<crate::metrics::StatefulSample> {
+        Some(crate::metrics::StatefulSample {
+            stats: self.stateful_stats().clone(),
+            sizes: self.runtime().sizes(),
+        })
     }
 }
 
@@ -221,12 +252,19 @@ pub async fn run_until(
         settings.pipeline.produce_retry_backoff,
         fatal.clone(),
     ));
+    // Time-driven outputs (suppression updates) are tracked apart from the input offsets: see
+    // workers::Flusher.
+    let flush_acker = Arc::new(ack::Acker::default());
     let pool = workers::Pool::start(
         settings.pipeline.workers,
         settings.pipeline.queue_capacity,
         &factory,
         sink,
         metrics.clone(),
+        workers::FlushSettings {
+            interval: settings.stateful.flush_interval,
+            acker: flush_acker.clone(),
+        },
     )
     .map_err(PipelineError::Threads)?;
     info!(
@@ -257,15 +295,26 @@ pub async fn run_until(
         return Err(PipelineError::FatalProducer);
     }
 
-    // Drain: workers finish their queues, deliveries get acknowledged, offsets stored.
+    // Drain: workers finish their queues and flush, deliveries get acknowledged, offsets stored.
     let started = Instant::now();
     let deadline = started + settings.pipeline.shutdown_timeout;
-    while acker.in_flight() > 0 && Instant::now() < deadline {
+    let busy = |threads: &[std::thread::JoinHandle<()>]| {
+        acker.in_flight() > 0
+            || flush_acker.in_flight() > 0
+            || threads.iter().any(|t| !t.is_finished())
+    };
+    while busy(&threads) && Instant::now() < deadline {
         source::store_ready(&acker, consumer.as_ref());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     source::store_ready(&acker, consumer.as_ref());
     let left = acker.in_flight();
+    if flush_acker.in_flight() > 0 {
+        warn!(
+            alerts = flush_acker.in_flight(),
+            "Shutdown timeout reached before suppression updates were acknowledged."
+        );
+    }
     if left > 0 {
         warn!(
             events = left,

@@ -91,23 +91,26 @@ impl Sink {
     /// Writes one alert; `ack` is done when the broker acknowledges it. Blocks (worker thread)
     /// while librdkafka's queue is full.
     pub fn send_alert(self: &Arc<Self>, alert: AlertOut, ack: EventAck) {
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "rule_id",
-                value: Some(alert.rule_id.as_bytes()),
-            })
-            .insert(Header {
-                key: "source_topic",
-                value: Some(ack.topic().as_bytes()),
-            })
-            .insert(Header {
-                key: "source_partition",
-                value: Some(ack.partition().to_string().as_bytes()),
-            })
-            .insert(Header {
-                key: "source_offset",
-                value: Some(ack.offset().to_string().as_bytes()),
-            });
+        let mut headers = OwnedHeaders::new().insert(Header {
+            key: "rule_id",
+            value: Some(alert.rule_id.as_bytes()),
+        });
+        // Flush outputs (suppression updates, negative synthetic partition) have no source.
+        if ack.partition() >= 0 {
+            headers = headers
+                .insert(Header {
+                    key: "source_topic",
+                    value: Some(ack.topic().as_bytes()),
+                })
+                .insert(Header {
+                    key: "source_partition",
+                    value: Some(ack.partition().to_string().as_bytes()),
+                })
+                .insert(Header {
+                    key: "source_offset",
+                    value: Some(ack.offset().to_string().as_bytes()),
+                });
+        }
         let record = FutureRecord::to(&self.alerts_topic)
             .key(alert.id.as_bytes())
             .payload(alert.doc.as_slice())

@@ -7,16 +7,23 @@
 //! Work moves in batches (what one fetch returned for this worker's partitions): one queue
 //! send, one thread wake-up and one offset-tracker lock per batch instead of per event, which
 //! is what bounded throughput when each event was handed over alone.
+//!
+//! Time-driven outputs: every `stateful.flush_interval` (and once when its queue closes) a
+//! worker calls [`Evaluate::flush`] and sends the suppression updates it returns. An empty
+//! batch from a ticker task wakes idle workers for this. Those alerts belong to no input
+//! offset, so they are acknowledged through a separate [`Acker`] whose offsets are never stored
+//! for commit (see [`Flusher`]); shutdown waits for them like for events.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tracing::error;
+use tracing::{error, warn};
 
-use super::ack::EventAck;
+use super::ack::{Acker, EventAck, TopicPartition};
 use super::sink::{DeadLetter, Sink};
 use super::{Evaluate, EvaluatorFactory};
 use crate::engine::{AlertOut, EventOrigin};
@@ -56,6 +63,77 @@ pub struct Pool {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// When workers flush time-driven outputs and where those are acknowledged.
+pub struct FlushSettings {
+    pub interval: Duration,
+    /// Tracks flush outputs only; its offsets are never stored (see [`Flusher`]).
+    pub acker: Arc<Acker>,
+}
+
+/// A worker's flush bookkeeping.
+///
+/// Acknowledgement of flush outputs: a suppression update re-sends an alert whose events were
+/// already acknowledged with their own offsets, so it has no offset to hold back. Each flush
+/// registers a synthetic offset (a per-worker sequence) on a partition `("", -1 - worker)` of
+/// a separate [`Acker`] that the source never reads: the sink's retry-until-acknowledged and
+/// the shutdown drain cover it, and no input offset is stored early or wrongly because of it.
+/// What this does not give: with state in memory only, a crash loses open suppression
+/// windows (and their pending counts) anyway; a durable integration must take its snapshot
+/// after the flush and write it only once these outputs are acknowledged.
+struct Flusher {
+    settings: Arc<FlushSettings>,
+    tp: TopicPartition,
+    seq: i64,
+    last: Instant,
+}
+
+impl Flusher {
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.settings.interval
+    }
+
+    /// Flushes the evaluator and sends its outputs; a failing or panicking flush is logged
+    /// (the updates are re-sent when their windows close or at the next flush).
+    fn flush(
+        &mut self,
+        evaluator: &mut (dyn Evaluate + Send),
+        sink: &Arc<Sink>,
+        out: &mut Vec<AlertOut>,
+    ) {
+        self.last = Instant::now();
+        out.clear();
+        let now = chrono::Utc::now();
+        match catch_unwind(AssertUnwindSafe(|| evaluator.flush(now, out))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "Suppression flush failed; updates will be re-sent later.")
+            }
+            Err(_) => {
+                error!("Evaluator panicked in flush; updates will be re-sent later.");
+                out.clear();
+            }
+        }
+        if out.is_empty() {
+            return;
+        }
+        self.seq += 1;
+        let acker = &self.settings.acker;
+        let epoch = acker.begin(&self.tp, self.seq);
+        let ack = EventAck::new(
+            acker.clone(),
+            self.tp.clone(),
+            self.seq,
+            epoch,
+            Instant::now(),
+            Arc::new(|| {}),
+        );
+        for alert in out.drain(..) {
+            sink.send_alert(alert, ack.share());
+        }
+        ack.done();
+    }
+}
+
 impl Pool {
     pub fn start(
         workers: usize,
@@ -63,8 +141,10 @@ impl Pool {
         factory: &Arc<dyn EvaluatorFactory>,
         sink: Arc<Sink>,
         metrics: Arc<Metrics>,
+        flush: FlushSettings,
     ) -> std::io::Result<Pool> {
         let (batch_size, queue_batches) = batch_shape(queue_capacity);
+        let flush = Arc::new(flush);
         let mut senders = Vec::with_capacity(workers);
         let mut threads = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -72,12 +152,19 @@ impl Pool {
             let evaluator = factory.evaluator();
             let sink = sink.clone();
             let metrics = metrics.clone();
+            let flusher = Flusher {
+                settings: flush.clone(),
+                tp: (Arc::from(""), -1 - i as i32),
+                seq: 0,
+                last: Instant::now(),
+            };
             let handle = std::thread::Builder::new()
                 .name(format!("rulestream-worker-{i}"))
-                .spawn(move || worker_loop(rx, evaluator, &sink, &metrics))?;
+                .spawn(move || worker_loop(rx, evaluator, &sink, &metrics, flusher))?;
             senders.push(tx);
             threads.push(handle);
         }
+        spawn_ticker(&senders, flush.interval);
         Ok(Pool {
             senders,
             batch_size,
@@ -125,15 +212,45 @@ impl Router {
     }
 }
 
+/// Wakes idle workers for their flush with an empty batch every `interval`. Holds only weak
+/// senders, so closing the pool still closes the queues; a full queue skips the tick (that
+/// worker is busy and checks its flush clock after each batch).
+fn spawn_ticker(senders: &[mpsc::Sender<Batch>], interval: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak: Vec<_> = senders.iter().map(|s| s.downgrade()).collect();
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let mut open = false;
+            for w in &weak {
+                if let Some(tx) = w.upgrade() {
+                    open = true;
+                    let _ = tx.try_send(Vec::new());
+                }
+            }
+            if !open {
+                return;
+            }
+        }
+    });
+}
+
 fn worker_loop(
     mut rx: mpsc::Receiver<Batch>,
     mut evaluator: Box<dyn Evaluate + Send>,
     sink: &Arc<Sink>,
     metrics: &Metrics,
+    mut flusher: Flusher,
 ) {
     let mut out = Vec::new();
     // This batch's evaluation shares, completed together at its end (one tracker lock).
     let mut finished = Vec::with_capacity(MAX_BATCH);
+    let mut stats = StatsPublisher::default();
     while let Some(batch) = rx.blocking_recv() {
         metrics.queue_depth.sub(batch.len() as i64);
         let mut evaluated = 0;
@@ -144,6 +261,38 @@ fn worker_loop(
         }
         metrics.events_evaluated.inc_by(evaluated);
         EventAck::done_all(&mut finished);
+        if flusher.due() {
+            flusher.flush(evaluator.as_mut(), sink, &mut out);
+        }
+        stats.publish(evaluator.as_ref(), metrics, false);
+    }
+    // Queue closed (shutdown): send the suppression updates still held.
+    flusher.flush(evaluator.as_mut(), sink, &mut out);
+    stats.publish(evaluator.as_ref(), metrics, true);
+}
+
+/// Publishes a worker's stateful counters and sizes as deltas, at most once a second (a
+/// sample walks every partition's rule states).
+#[derive(Default)]
+struct StatsPublisher {
+    last: crate::metrics::StatefulSample,
+    at: Option<Instant>,
+}
+
+impl StatsPublisher {
+    fn publish(&mut self, evaluator: &(dyn Evaluate + Send), metrics: &Metrics, force: bool) {
+        if !force
+            && self
+                .at
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.at = Some(Instant::now());
+        if let Some(now) = evaluator.stateful_sample() {
+            metrics.add_stateful(&self.last, &now);
+            self.last = now;
+        }
     }
 }
 
