@@ -78,7 +78,7 @@ pub enum LogFormat {
 
 pub use crate::okta::InputFormat;
 
-/// `rulestream run`: evaluate detection rules on Kafka input topics and write alerts.
+/// Evaluate detection rules on Kafka input topics and write alerts to an alerts topic.
 ///
 /// Flags override the config file; without a file, the defaults plus flags are enough.
 #[derive(Debug, Clone, Default, clap::Args)]
