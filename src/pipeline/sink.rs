@@ -97,19 +97,7 @@ impl Sink {
         });
         // Flush outputs (suppression updates, negative synthetic partition) have no source.
         if ack.partition() >= 0 {
-            headers = headers
-                .insert(Header {
-                    key: "source_topic",
-                    value: Some(ack.topic().as_bytes()),
-                })
-                .insert(Header {
-                    key: "source_partition",
-                    value: Some(ack.partition().to_string().as_bytes()),
-                })
-                .insert(Header {
-                    key: "source_offset",
-                    value: Some(ack.offset().to_string().as_bytes()),
-                });
+            headers = with_origin(headers, &ack);
         }
         let record = FutureRecord::to(&self.alerts_topic)
             .key(alert.id.as_bytes())
@@ -153,19 +141,8 @@ impl Sink {
             .insert(Header {
                 key: "error",
                 value: Some(error_text.as_bytes()),
-            })
-            .insert(Header {
-                key: "source_topic",
-                value: Some(ack.topic().as_bytes()),
-            })
-            .insert(Header {
-                key: "source_partition",
-                value: Some(ack.partition().to_string().as_bytes()),
-            })
-            .insert(Header {
-                key: "source_offset",
-                value: Some(ack.offset().to_string().as_bytes()),
             });
+        headers = with_origin(headers, &ack);
         if let Some(size) = dl.original_size {
             headers = headers
                 .insert(Header {
@@ -343,3 +320,20 @@ impl Sink {
 /// What a delivery future resolves to: the broker's answer, or `Err` when the producer was
 /// dropped first.
 type DeliveryOutput = <rdkafka::producer::DeliveryFuture as std::future::Future>::Output;
+
+/// Adds the headers naming the input record an output came from.
+fn with_origin(headers: OwnedHeaders, ack: &EventAck) -> OwnedHeaders {
+    headers
+        .insert(Header {
+            key: "source_topic",
+            value: Some(ack.topic().as_bytes()),
+        })
+        .insert(Header {
+            key: "source_partition",
+            value: Some(ack.partition().to_string().as_bytes()),
+        })
+        .insert(Header {
+            key: "source_offset",
+            value: Some(ack.offset().to_string().as_bytes()),
+        })
+}
