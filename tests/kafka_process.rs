@@ -216,6 +216,31 @@ fn spawn_stage(names: &Names, dir: &std::path::Path, delay_us: u64) -> Stage {
     Stage { child, port }
 }
 
+/// Runs a fresh stage (no delay) until every input offset is committed, reads the alerts
+/// topic, and stops the stage with SIGTERM, asserting it exits 0.
+fn finish_topic_with_second_stage(
+    names: &Names,
+    dir: &std::path::Path,
+    ends: &HashMap<i32, i64>,
+    expected_alerts: usize,
+) -> Vec<Output> {
+    let mut second = spawn_stage(names, dir, 0);
+    wait_committed(broker(), &names.group, &names.input, ends, T);
+    let alerts = read_topic(
+        broker(),
+        &names.alerts,
+        expected_alerts,
+        Duration::from_secs(1),
+        T,
+    );
+    second.sigterm();
+    assert!(
+        second.wait(T).success(),
+        "the second stage exits 0 on SIGTERM"
+    );
+    alerts
+}
+
 /// Alert keys → payloads; panics if one key carries two different documents.
 fn alerts_by_key(alerts: &[Output]) -> HashMap<String, Vec<u8>> {
     let mut by_key: HashMap<String, Vec<u8>> = HashMap::new();
@@ -249,20 +274,7 @@ fn sigkill_mid_stream_then_restart_loses_nothing() {
         "the kill must land mid-stream: {at_kill:?} of {ends:?}"
     );
 
-    let mut second = spawn_stage(&names, dir.path(), 0);
-    wait_committed(broker(), &names.group, &names.input, &ends, T);
-    let alerts = read_topic(
-        broker(),
-        &names.alerts,
-        expected.len(),
-        Duration::from_secs(1),
-        T,
-    );
-    second.sigterm();
-    assert!(
-        second.wait(T).success(),
-        "restarted stage exits 0 on SIGTERM"
-    );
+    let alerts = finish_topic_with_second_stage(&names, dir.path(), &ends, expected.len());
 
     let by_key = alerts_by_key(&alerts);
     let keys: BTreeSet<String> = by_key.keys().cloned().collect();
@@ -298,17 +310,7 @@ fn sigterm_during_load_drains_commits_and_exits_zero() {
 
     // A second run finishes the topic. A graceful stop committed everything it had written, so
     // no alert is written twice.
-    let mut second = spawn_stage(&names, dir.path(), 0);
-    wait_committed(broker(), &names.group, &names.input, &ends, T);
-    let alerts = read_topic(
-        broker(),
-        &names.alerts,
-        expected.len(),
-        Duration::from_secs(1),
-        T,
-    );
-    second.sigterm();
-    assert!(second.wait(T).success());
+    let alerts = finish_topic_with_second_stage(&names, dir.path(), &ends, expected.len());
     let keys: Vec<String> = alerts.iter().filter_map(|a| a.key.clone()).collect();
     let unique: BTreeSet<String> = keys.iter().cloned().collect();
     assert_eq!(

@@ -518,48 +518,45 @@ impl Parser {
     }
 
     fn additive(&mut self) -> PResult<Expr> {
-        let mut left = self.multiplicative()?;
-        let start = self.arith;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => ArithOp::Add,
-                Tok::Minus => ArithOp::Sub,
-                _ => {
-                    self.arith = start;
-                    return Ok(left);
-                }
-            };
-            self.bump();
-            self.link_arith()?;
-            let right = self.multiplicative()?;
-            let span = left.span.to(right.span);
-            left = Expr::new(
-                ExprKind::Arith {
-                    op,
-                    left: Box::new(left),
-                    right: Box::new(right),
-                },
-                span,
-            );
-        }
+        self.arith_level(
+            |t| match t {
+                Tok::Plus => Some(ArithOp::Add),
+                Tok::Minus => Some(ArithOp::Sub),
+                _ => None,
+            },
+            Self::multiplicative,
+        )
     }
 
     fn multiplicative(&mut self) -> PResult<Expr> {
-        let mut left = self.unary()?;
+        self.arith_level(
+            |t| match t {
+                Tok::Star => Some(ArithOp::Mul),
+                Tok::Slash => Some(ArithOp::Div),
+                Tok::Percent => Some(ArithOp::Mod),
+                _ => None,
+            },
+            Self::unary,
+        )
+    }
+
+    /// One left-associative arithmetic precedence level: operands from `operand`, operators
+    /// recognised by `op_of`; chains count toward the arithmetic chain limit.
+    fn arith_level(
+        &mut self,
+        op_of: fn(&Tok) -> Option<ArithOp>,
+        operand: fn(&mut Self) -> PResult<Expr>,
+    ) -> PResult<Expr> {
+        let mut left = operand(self)?;
         let start = self.arith;
         loop {
-            let op = match self.peek() {
-                Tok::Star => ArithOp::Mul,
-                Tok::Slash => ArithOp::Div,
-                Tok::Percent => ArithOp::Mod,
-                _ => {
-                    self.arith = start;
-                    return Ok(left);
-                }
+            let Some(op) = op_of(self.peek()) else {
+                self.arith = start;
+                return Ok(left);
             };
             self.bump();
             self.link_arith()?;
-            let right = self.unary()?;
+            let right = operand(self)?;
             let span = left.span.to(right.span);
             left = Expr::new(
                 ExprKind::Arith {

@@ -202,6 +202,43 @@ impl Reader<'_, '_> {
         }
     }
 
+    /// Enters the object or array whose opening bracket is at `pos`; true when it is empty
+    /// (then already left). Shared by the extracting and the skipping paths.
+    #[inline]
+    fn open_container(&mut self, close: u8, depth: usize) -> Result<bool, EventError> {
+        if depth > MAX_DEPTH {
+            return Err(EventError::TooDeep(MAX_DEPTH));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// After a member or element: true at `,` (another follows), false at `close` (left).
+    #[inline]
+    fn next_item(&mut self, close: u8) -> Result<bool, EventError> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.error(if close == b'}' {
+                "expected ',' or '}' in an object"
+            } else {
+                "expected ',' or ']' in an array"
+            })),
+        }
+    }
+
     /// Reads an object whose opening brace is at `pos`. `node` is the plan node of this object's
     /// path (None when nothing below is wanted but leaves are being recorded).
     fn object(
@@ -210,13 +247,7 @@ impl Reader<'_, '_> {
         inherited_leaves: Option<SlotId>,
         depth: usize,
     ) -> Result<(), EventError> {
-        if depth > MAX_DEPTH {
-            return Err(EventError::TooDeep(MAX_DEPTH));
-        }
-        self.pos += 1; // '{'
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
+        if self.open_container(b'}', depth)? {
             return Ok(());
         }
         loop {
@@ -259,14 +290,8 @@ impl Reader<'_, '_> {
             } else {
                 self.skip_value(depth)?;
             }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or '}' in an object")),
+            if !self.next_item(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -330,27 +355,15 @@ impl Reader<'_, '_> {
         inherited_leaves: Option<SlotId>,
         depth: usize,
     ) -> Result<(), EventError> {
-        if depth > MAX_DEPTH {
-            return Err(EventError::TooDeep(MAX_DEPTH));
-        }
-        self.pos += 1; // '['
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
+        if self.open_container(b']', depth)? {
             return Ok(());
         }
         loop {
             self.skip_ws();
             // Arrays are transparent: each element is a value of the same field.
             self.value(node, inherited_leaves, depth)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or ']' in an array")),
+            if !self.next_item(b']')? {
+                return Ok(());
             }
         }
     }
@@ -513,13 +526,10 @@ impl Reader<'_, '_> {
             Some(b'n') => return self.literal(b"null").map(|()| false),
             _ => return self.scalar().map(|v| v.is_some()),
         };
-        self.pos += 1;
-        let mut has_leaf = false;
-        self.skip_ws();
-        if self.peek() == Some(close) {
-            self.pos += 1;
+        if self.open_container(close, depth)? {
             return Ok(false);
         }
+        let mut has_leaf = false;
         loop {
             self.skip_ws();
             if open == b'{' {
@@ -531,14 +541,8 @@ impl Reader<'_, '_> {
                 self.skip_ws();
             }
             has_leaf |= self.skip_value_has_leaf(depth + 1)?;
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(c) if c == close => {
-                    self.pos += 1;
-                    return Ok(has_leaf);
-                }
-                _ => return Err(self.error("expected ',' or a closing bracket")),
+            if !self.next_item(close)? {
+                return Ok(has_leaf);
             }
         }
     }

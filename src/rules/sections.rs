@@ -67,22 +67,7 @@ pub(super) fn read_rule(cx: &mut Cx<'_>, t: &Table<'_>, metadata: Metadata) -> O
         }
         Some(_) => t.str_list(cx, "author"),
     };
-    let severity = match t.get("severity") {
-        None => {
-            t.missing(cx, "severity");
-            None
-        }
-        Some(node) => match &node.value {
-            Value::String(s) => Severity::parse(s).or_else(|| {
-                t.wrong(cx, "severity", node, "one of low, medium, high, critical");
-                None
-            }),
-            _ => {
-                t.wrong(cx, "severity", node, "one of low, medium, high, critical");
-                None
-            }
-        },
-    };
+    let severity = req_severity(cx, t);
     let risk_score = if t.get("risk_score").is_none() {
         t.missing(cx, "risk_score");
         None
@@ -399,26 +384,27 @@ fn read_suppression(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<AlertSuppression> 
     })
 }
 
+/// The required `severity` key: one of low, medium, high, critical.
+fn req_severity(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<Severity> {
+    let Some(node) = t.get("severity") else {
+        t.missing(cx, "severity");
+        return None;
+    };
+    let parsed = match &node.value {
+        Value::String(s) => Severity::parse(s),
+        _ => None,
+    };
+    if parsed.is_none() {
+        t.wrong(cx, "severity", node, "one of low, medium, high, critical");
+    }
+    parsed
+}
+
 fn read_severity_mapping(cx: &mut Cx<'_>, t: &Table<'_>) -> Option<SeverityMapping> {
     let field = t.req_str(cx, "field");
     let operator = t.str(cx, "operator").unwrap_or("equals");
     let value = t.req_str(cx, "value");
-    let severity = match t.get("severity") {
-        None => {
-            t.missing(cx, "severity");
-            None
-        }
-        Some(node) => match &node.value {
-            Value::String(s) => Severity::parse(s).or_else(|| {
-                t.wrong(cx, "severity", node, "one of low, medium, high, critical");
-                None
-            }),
-            _ => {
-                t.wrong(cx, "severity", node, "one of low, medium, high, critical");
-                None
-            }
-        },
-    };
+    let severity = req_severity(cx, t);
     Some(SeverityMapping {
         field: field?.to_string(),
         operator: operator.to_string(),
