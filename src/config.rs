@@ -438,6 +438,7 @@ fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings, ConfigErro
             max_events_per_group: f.max_events_per_group,
             max_terms_per_rule: f.max_terms_per_rule,
             max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
+            ..Limits::default()
         },
         flush_interval: Duration::from_millis(f.flush_interval_ms),
     })

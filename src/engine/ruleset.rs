@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::compile::{compile, CompileError};
 use super::index_pattern::IndexPatterns;
 use super::matcher::{QuerySet, Scratch};
+use super::sequence::{EqlHits, EqlIndex, EqlQuery, StoredEvent};
 use super::stateful::{
     RuleKind, RuleRef, RuleSpec, Runtime, StateError, StatefulSettings, StatefulStats,
     ThresholdInput, ThresholdValues,
@@ -141,6 +142,8 @@ pub struct Engine {
     stateful: StatefulSettings,
     /// Whether any rule keeps state (else evaluators skip the per-event offset bookkeeping).
     has_stateful: bool,
+    /// The EQL rules' conditions (their rules follow the KQL rules in `rules`).
+    eql: EqlIndex,
 }
 
 impl Engine {
@@ -162,8 +165,20 @@ impl Engine {
         let mut exprs = Vec::new();
         let mut compiled = Vec::new();
         let mut statuses = Vec::new();
+        let mut eql_rules = Vec::new();
         for rule in rules {
             let rule = Arc::new(rule);
+            if is_eql(&rule) {
+                let outcome = match compile_eql_rule(&rule, &mut plan) {
+                    Ok(query) => {
+                        eql_rules.push((Arc::clone(&rule), query));
+                        RuleOutcome::Ok
+                    }
+                    Err(outcome) => outcome,
+                };
+                statuses.push(RuleStatus { rule, outcome });
+                continue;
+            }
             let outcome = match compile_rule(&rule, &mut plan) {
                 Ok((expr, spec)) => {
                     exprs.push(expr);
@@ -181,6 +196,7 @@ impl Engine {
             };
             statuses.push(RuleStatus { rule, outcome });
         }
+        let eql = add_eql_rules(eql_rules, &mut compiled, &mut plan, &settings, preferred);
         let queries = QuerySet::new(plan, exprs, Some(preferred));
         let has_stateful = compiled.iter().any(|r| r.spec.is_some());
         (
@@ -192,6 +208,7 @@ impl Engine {
                 settings,
                 stateful,
                 has_stateful,
+                eql,
             },
             statuses,
         )
@@ -211,6 +228,7 @@ impl Engine {
             settings,
             stateful: StatefulSettings::default(),
             has_stateful: false,
+            eql: EqlIndex::default(),
         })
     }
 
@@ -262,6 +280,9 @@ impl Engine {
             index: String::new(),
             runtime,
             threshold_inputs: Vec::new(),
+            eql_hits: EqlHits::default(),
+            eql_candidates: Vec::new(),
+            eql_index: String::new(),
         }
     }
 }
@@ -339,6 +360,11 @@ pub struct Evaluator {
     runtime: Runtime,
     /// Matches of threshold rules with their inputs read from the event (no parse needed).
     threshold_inputs: Vec<(usize, ThresholdInput)>,
+    /// What the current event matched of the EQL rules.
+    eql_hits: EqlHits,
+    eql_candidates: Vec<u32>,
+    /// The current event's index name for EQL rules' index patterns (reused buffer).
+    eql_index: String,
 }
 
 impl Evaluator {
@@ -432,11 +458,23 @@ impl Evaluator {
         // The event's index name, computed on the first candidate rule only.
         let index_buf = &mut self.index;
         let mut index: Option<bool> = None;
+        let eql_hits = &mut self.eql_hits;
+        eql_hits.clear();
+        let eql_candidates = &mut self.eql_candidates;
+        let eql_index = &mut self.eql_index;
+        // Sequences waiting for a trailing missing event are decided by event time.
+        let tick = building && self.runtime.has_pending_sequences();
         let proceed = engine.queries.run(
             input,
             origin.default_index,
             &mut self.scratch,
-            |view| as_ecs && !(auto && engine.is_raw_okta(view)),
+            |view| {
+                let pass = as_ecs && !(auto && engine.is_raw_okta(view));
+                if pass && !engine.eql.is_empty() {
+                    engine.run_eql(view, origin, tick, eql_index, eql_candidates, eql_hits);
+                }
+                pass
+            },
             |i, view| {
                 let Some(rule) = engine.rules.get(i) else {
                     return true;
@@ -454,6 +492,8 @@ impl Evaluator {
         if !proceed {
             return Ok(Reading::RawOkta(out));
         }
+        // Single-event EQL rules alert like query rules.
+        matched.extend_from_slice(&self.eql_hits.events);
         let Some(out) = out else {
             return Ok(Reading::Done(()));
         };
@@ -474,6 +514,21 @@ impl Evaluator {
                         template: &rule.template,
                     };
                     self.runtime.on_threshold_match(part, r, input, now, out)?;
+                }
+            }
+            for (i, seq_input) in self.eql_hits.sequences.drain(..) {
+                let Some(rule) = engine.rules.get(i) else {
+                    continue;
+                };
+                if let Some(spec) = &rule.spec {
+                    let r = RuleRef {
+                        rule: &rule.rule,
+                        spec,
+                        template: &rule.template,
+                    };
+                    let stored = || stored_event(input, origin);
+                    self.runtime
+                        .on_sequence(part, r, &seq_input, stored, now, out)?;
                 }
             }
         }
@@ -583,4 +638,110 @@ fn normalize_into(
     let normalized = okta::normalize_text(text, options);
     buf.clear();
     serde_json::to_writer(&mut *buf, &normalized).map_err(|e| EventError::NotJson(e.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// EQL rules: compiled onto the same plan, evaluated in the same reading pass (see
+// `crate::engine::sequence`).
+
+fn is_eql(rule: &Rule) -> bool {
+    rule.rule_type == RuleType::Eql || rule.language == Language::Eql
+}
+
+/// The rule's compiled EQL query, or why it does not run.
+fn compile_eql_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<EqlQuery, RuleOutcome> {
+    if let Some(why) = super::features::unsupported_setting(rule) {
+        return Err(RuleOutcome::Unsupported(why));
+    }
+    if rule.rule_type != RuleType::Eql || rule.language != Language::Eql {
+        return Err(RuleOutcome::Unsupported(format!(
+            "{} rule in query language {}",
+            rule.rule_type, rule.language
+        )));
+    }
+    if rule.alert_suppression.is_some() {
+        // Kibana suppresses single-event EQL alerts only; not implemented here yet.
+        return Err(RuleOutcome::Unsupported(
+            "alert suppression on EQL rules is not supported yet".into(),
+        ));
+    }
+    let Some(query) = rule.query.as_deref() else {
+        return Err(error_at(rule, 0, "eql rule has no `query`".into()));
+    };
+    let fail = |e: crate::eql::EqlError| {
+        if e.kind == crate::eql::EqlErrorKind::Unsupported {
+            RuleOutcome::Unsupported(e.to_string())
+        } else {
+            error_at(rule, e.span.start, e.to_string())
+        }
+    };
+    let ast = crate::eql::parse(query).map_err(fail)?;
+    let compiled = crate::eql::compile_query(&ast, plan).map_err(fail)?;
+    Ok(compiled.into())
+}
+
+/// Appends the EQL rules after the KQL ones (the query set's numbering stays that of the KQL
+/// rules) and indexes their conditions.
+fn add_eql_rules(
+    eql_rules: Vec<(Arc<Rule>, EqlQuery)>,
+    compiled: &mut Vec<CompiledRule>,
+    plan: &mut FieldPlan,
+    settings: &EngineSettings,
+    preferred: SlotId,
+) -> EqlIndex {
+    let mut eql = EqlIndex::default();
+    for (rule, query) in eql_rules {
+        let number = compiled.len();
+        let time_field = rule.timestamp_override.as_deref();
+        let spec = eql.add(number, query, time_field, plan).map(|seq| RuleSpec {
+            kind: RuleKind::Sequence(seq),
+            suppression: None,
+            time_field: rule.timestamp_override.clone(),
+        });
+        compiled.push(CompiledRule {
+            indices: IndexPatterns::new(&rule.index),
+            template: RuleTemplate::new(&rule, &settings.alert),
+            rule,
+            spec,
+            view: None,
+        });
+    }
+    // Okta rules pin `okta.event_type` where KQL rules pin `event.action`.
+    let okta_event_type = plan.field("okta.event_type");
+    eql.finish(&[preferred, okta_event_type]);
+    eql
+}
+
+impl Engine {
+    /// Evaluates the EQL conditions on `view` into `hits`, with the rules' index patterns.
+    fn run_eql(
+        &self,
+        view: &EventView<'_>,
+        origin: &EventOrigin<'_>,
+        tick: bool,
+        index_buf: &mut String,
+        candidates: &mut Vec<u32>,
+        hits: &mut EqlHits,
+    ) {
+        let mut known: Option<bool> = None;
+        let admit = |r: usize| {
+            let k = *known.get_or_insert_with(|| self.event_index(view, origin.default_index, index_buf));
+            self.rules
+                .get(r)
+                .is_some_and(|rule| rule.indices.admits(k.then_some(index_buf.as_str())))
+        };
+        self.eql.run(view, admit, tick, candidates, hits);
+    }
+}
+
+/// The parsed event and its ancestor, as a sequence keeps them for its alerts.
+fn stored_event(input: &[u8], origin: &EventOrigin<'_>) -> Option<StoredEvent> {
+    let event: Map<String, Value> = serde_json::from_slice(input).ok()?;
+    let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
+    let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
+    Some(StoredEvent {
+        event,
+        index: ancestor.index,
+        id: ancestor.id,
+    })
 }
