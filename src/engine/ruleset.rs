@@ -693,11 +693,13 @@ fn add_eql_rules(
     for (rule, query) in eql_rules {
         let number = compiled.len();
         let time_field = rule.timestamp_override.as_deref();
-        let spec = eql.add(number, query, time_field, plan).map(|seq| RuleSpec {
-            kind: RuleKind::Sequence(seq),
-            suppression: None,
-            time_field: rule.timestamp_override.clone(),
-        });
+        let spec = eql
+            .add(number, query, time_field, plan)
+            .map(|seq| RuleSpec {
+                kind: RuleKind::Sequence(seq),
+                suppression: None,
+                time_field: rule.timestamp_override.clone(),
+            });
         compiled.push(CompiledRule {
             indices: IndexPatterns::new(&rule.index),
             template: RuleTemplate::new(&rule, &settings.alert),
@@ -725,7 +727,8 @@ impl Engine {
     ) {
         let mut known: Option<bool> = None;
         let admit = |r: usize| {
-            let k = *known.get_or_insert_with(|| self.event_index(view, origin.default_index, index_buf));
+            let k = *known
+                .get_or_insert_with(|| self.event_index(view, origin.default_index, index_buf));
             self.rules
                 .get(r)
                 .is_some_and(|rule| rule.indices.admits(k.then_some(index_buf.as_str())))

@@ -81,8 +81,8 @@ pub struct EqlIndex {
     conditions: Vec<Condition>,
     anchors: Vec<(SlotId, HashMap<Box<str>, Vec<u32>>)>,
     unanchored: Vec<u32>,
-    /// Rules with a trailing missing-event stage (positions in `rules`): their pending
-    /// sequences are decided by event time, so they see every event's time while some wait.
+    /// Rules with a missing-event stage (positions in `rules`): their pending sequences are
+    /// decided by event time, so they see every event's time while some wait.
     trailing: Vec<usize>,
 }
 
@@ -116,7 +116,7 @@ impl EqlIndex {
             }
             EqlQuery::Sequence(seq) => {
                 let (spec, step_of) = SequenceSpec::from_compiled(&seq);
-                if spec.has_trailing_missing() {
+                if spec.has_missing() {
                     self.trailing.push(rule);
                 }
                 let mut stages_of_step = vec![Vec::new(); seq.steps.len()];
@@ -190,7 +190,7 @@ impl EqlIndex {
 
     /// Evaluates the conditions `view` could match; `admit(engine_rule)` applies the rule's
     /// index patterns. Fills `hits` (cleared first); `candidates` is a reusable buffer. With
-    /// `tick`, rules with a trailing missing stage also get the event's time (an input without
+    /// `tick`, rules with a missing-event stage also get the event's time (an input without
     /// stages) when the event matches none of their conditions.
     pub fn run(
         &self,

@@ -90,7 +90,9 @@ impl SequenceSpec {
     pub fn neighbours(&self, stage: usize, times: &[i64]) -> (i64, i64) {
         let before = self.positive.iter().rposition(|s| *s < stage);
         let after = self.positive.iter().position(|s| *s > stage);
-        let at = |i: Option<usize>, default: i64| i.and_then(|i| times.get(i)).copied().unwrap_or(default);
+        let at = |i: Option<usize>, default: i64| {
+            i.and_then(|i| times.get(i)).copied().unwrap_or(default)
+        };
         (at(before, i64::MIN), at(after, i64::MAX))
     }
 }

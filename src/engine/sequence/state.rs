@@ -193,7 +193,10 @@ impl SequenceState {
                 Some(id) => id,
                 None => match stored.take().and_then(|f| f()) {
                     Some(event) => {
-                        self.events.insert(ord.seq, (0, event));
+                        // One reference held by this call until its end, so that a sequence
+                        // completing (and releasing its events) does not drop the event
+                        // before the lower stages have taken it.
+                        self.events.insert(ord.seq, (1, event));
                         event_id = Some(ord.seq);
                         ord.seq
                     }
@@ -219,6 +222,9 @@ impl SequenceState {
                 let at = group.partition_point(|p| p.last <= partial.last);
                 group.insert(at, partial);
             }
+        }
+        if let Some(id) = event_id {
+            self.release(&[id]);
         }
         self.decide(spec, horizon, done);
     }
@@ -523,4 +529,96 @@ fn missing_allows(spec: &SequenceSpec, ks: &KeyState, times: &[i64]) -> bool {
         || (first_missing && last_missing && exceeds(last_leading, first_trailing))
         || (first_missing && !last_missing && exceeds(last_leading, Some(end)))
         || (!first_missing && last_missing && exceeds(Some(start), first_trailing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(time: i64, stages: &[usize], key: &str) -> SeqInput {
+        SeqInput {
+            time,
+            stages: stages.iter().map(|s| (*s, key.to_string())).collect(),
+            until: None,
+        }
+    }
+
+    fn stored(n: i64) -> impl FnOnce() -> Option<StoredEvent> {
+        move || {
+            let mut event = Map::new();
+            event.insert("n".into(), n.into());
+            Some(StoredEvent {
+                event,
+                index: "i".into(),
+                id: n.to_string(),
+            })
+        }
+    }
+
+    fn ids(done: &[Completed]) -> Vec<Vec<String>> {
+        done.iter()
+            .map(|c| c.iter().map(|e| e.id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn leading_missing_event_within_maxspan_discards() {
+        let spec = SequenceSpec::new(vec![true, false, false], Some(600_000), false);
+        let (limits, mut stats) = (Limits::default(), StatefulStats::default());
+        let mut s = SequenceState::default();
+        let mut done = Vec::new();
+        s.observe(
+            &spec,
+            &input(0, &[0], "u"),
+            0,
+            &limits,
+            &mut stats,
+            stored(1),
+            &mut done,
+        );
+        s.observe(
+            &spec,
+            &input(100_000, &[1], "u"),
+            0,
+            &limits,
+            &mut stats,
+            stored(2),
+            &mut done,
+        );
+        s.observe(
+            &spec,
+            &input(110_000, &[2], "u"),
+            0,
+            &limits,
+            &mut stats,
+            stored(3),
+            &mut done,
+        );
+        assert_eq!(s.pending_len(), 1);
+        s.decide(&spec, 200_000, &mut done);
+        assert_eq!(ids(&done), Vec::<Vec<String>>::new());
+        // Without the leading event the sequence is kept.
+        let mut s = SequenceState::default();
+        s.observe(
+            &spec,
+            &input(100_000, &[1], "u"),
+            0,
+            &limits,
+            &mut stats,
+            stored(2),
+            &mut done,
+        );
+        s.observe(
+            &spec,
+            &input(110_000, &[2], "u"),
+            0,
+            &limits,
+            &mut stats,
+            stored(3),
+            &mut done,
+        );
+        s.decide(&spec, 200_000, &mut done);
+        assert_eq!(ids(&done), vec![vec!["2".to_string(), "3".to_string()]]);
+        assert_eq!(s.stored_events(), 0, "released after the decision");
+    }
 }

@@ -59,14 +59,24 @@ impl Runtime {
         let watermark = rs.watermark.map_or(t, |w| w.max(t));
         rs.watermark = Some(watermark);
         let horizon = watermark.saturating_sub(lateness);
-        rs.expire(&r.spec.kind, horizon, stats);
         let before = pending_of(rs);
-        let seq = rs.sequence.get_or_insert_with(SequenceState::default);
         let mut done = Vec::new();
-        if tick {
+        // Decide waiting sequences before expiry prunes the missing-stage times they read.
+        if let Some(seq) = &mut rs.sequence {
             seq.decide(spec, horizon, &mut done);
-        } else {
-            seq.observe(spec, input, horizon, &settings.limits, stats, stored, &mut done);
+        }
+        rs.expire(&r.spec.kind, horizon, stats);
+        if !tick {
+            let seq = rs.sequence.get_or_insert_with(SequenceState::default);
+            seq.observe(
+                spec,
+                input,
+                horizon,
+                &settings.limits,
+                stats,
+                stored,
+                &mut done,
+            );
         }
         let after = pending_of(rs);
         *sequences_pending = (*sequences_pending + after).saturating_sub(before);

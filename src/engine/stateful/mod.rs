@@ -212,10 +212,7 @@ impl Runtime {
                 s.new_terms += r.new_terms.as_ref().map_or(0, NewTermsState::len);
                 s.suppression_groups += r.suppression.as_ref().map_or(0, SuppressionState::len);
                 s.sequences += r.sequence.as_ref().map_or(0, SequenceState::len);
-                s.sequence_events += r
-                    .sequence
-                    .as_ref()
-                    .map_or(0, SequenceState::stored_events);
+                s.sequence_events += r.sequence.as_ref().map_or(0, SequenceState::stored_events);
             }
         }
         s

@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 
 use super::new_terms::NewTermsSpec;
-use crate::engine::sequence::SequenceSpec;
 use super::suppression::{SuppressionSpec, SuppressionWindow};
 use super::threshold::ThresholdSpec;
 use super::time;
+use crate::engine::sequence::SequenceSpec;
 use crate::rules::{MissingFieldsStrategy, Rule, RuleType};
 
 /// Size limits of the state of one rule in one partition.
