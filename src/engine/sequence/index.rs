@@ -74,12 +74,15 @@ impl EqlHits {
     }
 }
 
+/// Per anchor field: literal value → the conditions that require it.
+type AnchorIndex = Vec<(SlotId, HashMap<Box<str>, Vec<u32>>)>;
+
 /// All EQL conditions of an engine with their anchor index.
 #[derive(Default)]
 pub struct EqlIndex {
     rules: Vec<IndexedRule>,
     conditions: Vec<Condition>,
-    anchors: Vec<(SlotId, HashMap<Box<str>, Vec<u32>>)>,
+    anchors: AnchorIndex,
     unanchored: Vec<u32>,
     /// Rules with a missing-event stage (positions in `rules`): their pending sequences are
     /// decided by event time, so they see every event's time while some wait.

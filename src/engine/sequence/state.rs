@@ -171,7 +171,7 @@ impl SequenceState {
             .iter()
             .filter(|(s, _)| spec.positive_index(*s).is_some())
             .collect();
-        positive.sort_by(|a, b| b.0.cmp(&a.0));
+        positive.sort_by_key(|(stage, _)| std::cmp::Reverse(*stage));
         for (stage, key) in positive {
             let Some(pos) = spec.positive_index(*stage) else {
                 continue;
@@ -397,7 +397,7 @@ impl SequenceState {
         // Leading missing events matter before any sequence exists; the others only for keys
         // with sequences in flight or pending.
         let leading = stage < spec.first_positive_stage();
-        if !leading && self.keys.get(key).map_or(true, KeyState::is_idle) {
+        if !leading && self.keys.get(key).is_none_or(KeyState::is_idle) {
             return;
         }
         let ks = self.key_mut(spec, key);
