@@ -462,8 +462,13 @@ impl Evaluator {
         eql_hits.clear();
         let eql_candidates = &mut self.eql_candidates;
         let eql_index = &mut self.eql_index;
-        // Sequences waiting for a trailing missing event are decided by event time.
-        let tick = building && self.runtime.has_pending_sequences();
+        // Sequences waiting for a missing-event decision are decided by event time.
+        let tick_after = if building {
+            self.runtime.sequence_tick_after()
+        } else {
+            None
+        };
+        let runtime = &self.runtime;
         let proceed = engine.queries.run(
             input,
             origin.default_index,
@@ -471,7 +476,14 @@ impl Evaluator {
             |view| {
                 let pass = as_ecs && !(auto && engine.is_raw_okta(view));
                 if pass && !engine.eql.is_empty() {
-                    engine.run_eql(view, origin, tick, eql_index, eql_candidates, eql_hits);
+                    let open = |i: usize| {
+                        engine
+                            .rules
+                            .get(i)
+                            .is_some_and(|r| runtime.sequences_open(&r.rule.rule_id))
+                    };
+                    let bufs = (eql_index, eql_candidates, eql_hits);
+                    engine.run_eql(view, origin, open, tick_after, bufs);
                 }
                 pass
             },
@@ -720,10 +732,9 @@ impl Engine {
         &self,
         view: &EventView<'_>,
         origin: &EventOrigin<'_>,
-        tick: bool,
-        index_buf: &mut String,
-        candidates: &mut Vec<u32>,
-        hits: &mut EqlHits,
+        open: impl FnMut(usize) -> bool,
+        tick_after: Option<i64>,
+        (index_buf, candidates, hits): (&mut String, &mut Vec<u32>, &mut EqlHits),
     ) {
         let mut known: Option<bool> = None;
         let admit = |r: usize| {
@@ -733,7 +744,8 @@ impl Engine {
                 .get(r)
                 .is_some_and(|rule| rule.indices.admits(k.then_some(index_buf.as_str())))
         };
-        self.eql.run(view, admit, tick, candidates, hits);
+        self.eql
+            .run(view, admit, open, tick_after, candidates, hits);
     }
 }
 
@@ -743,7 +755,7 @@ fn stored_event(input: &[u8], origin: &EventOrigin<'_>) -> Option<StoredEvent> {
     let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
     let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
     Some(StoredEvent {
-        event,
+        json: String::from_utf8(input.to_vec()).ok()?,
         index: ancestor.index,
         id: ancestor.id,
     })

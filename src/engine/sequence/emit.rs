@@ -23,8 +23,11 @@ pub fn push_sequence_alerts(
             id: e.id.clone(),
         })
         .collect();
-    let pairs: Vec<(&Map<String, Value>, &Ancestor)> =
-        events.iter().map(|e| &e.event).zip(&ancestors).collect();
+    let parsed: Vec<Map<String, Value>> = events
+        .iter()
+        .map(|e| e.event().unwrap_or_default())
+        .collect();
+    let pairs: Vec<(&Map<String, Value>, &Ancestor)> = parsed.iter().zip(&ancestors).collect();
     let alerts = template.build_sequence(&pairs, now);
     for alert in alerts.building_blocks {
         push(out, rule_id, alert)?;

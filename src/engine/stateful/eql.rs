@@ -32,7 +32,7 @@ impl Runtime {
             settings,
             partitions,
             stats,
-            sequences_pending,
+            sequences_open,
             ..
         } = self;
         let Some((_, state, dirty)) = partitions.get_mut(part) else {
@@ -59,7 +59,7 @@ impl Runtime {
         let watermark = rs.watermark.map_or(t, |w| w.max(t));
         rs.watermark = Some(watermark);
         let horizon = watermark.saturating_sub(lateness);
-        let before = pending_of(rs);
+        let (open_before, pending_before) = counts(rs);
         let mut done = Vec::new();
         // Decide waiting sequences before expiry prunes the missing-stage times they read.
         if let Some(seq) = &mut rs.sequence {
@@ -78,22 +78,66 @@ impl Runtime {
                 &mut done,
             );
         }
-        let after = pending_of(rs);
-        *sequences_pending = (*sequences_pending + after).saturating_sub(before);
-        for events in done {
+        let (open_after, pending_after) = counts(rs);
+        if open_after != open_before {
+            let n = sequences_open.entry(r.rule.rule_id.clone()).or_default();
+            *n = (*n + open_after).saturating_sub(open_before);
+        }
+        let recompute = pending_after != pending_before || !done.is_empty();
+        for events in &done {
             stats.sequences_completed += 1;
-            push_sequence_alerts(r.template, &r.rule.rule_id, &events, now, out)?;
+            push_sequence_alerts(r.template, &r.rule.rule_id, events, now, out)?;
+        }
+        if recompute {
+            self.recompute_next_decision();
         }
         Ok(())
     }
 
-    /// Whether some sequence waits for a missing-event decision (then the evaluator feeds
-    /// every event's time to the rules with missing stages).
-    pub fn has_pending_sequences(&self) -> bool {
-        self.sequences_pending > 0
+    /// Event times after which a pending sequence may be decided (`None`: none pending);
+    /// the evaluator then feeds later event times to the rules with missing-event stages.
+    pub fn sequence_tick_after(&self) -> Option<i64> {
+        self.next_decision
+    }
+
+    /// Whether the sequence rule `rule_id` has sequences in flight or pending in any partition.
+    pub fn sequences_open(&self, rule_id: &str) -> bool {
+        self.sequences_open.get(rule_id).is_some_and(|n| *n > 0)
+    }
+
+    /// Counts the sequences of a partition just loaded from a snapshot.
+    pub(super) fn restored_sequences(&mut self, part: usize) {
+        let Some((_, state, _)) = self.partitions.get(part) else {
+            return;
+        };
+        let mut any = false;
+        for (rule_id, rs) in &state.rules {
+            let (open, _) = counts(rs);
+            if open > 0 {
+                *self.sequences_open.entry(rule_id.clone()).or_default() += open;
+                any = true;
+            }
+        }
+        if any {
+            self.recompute_next_decision();
+        }
+    }
+
+    fn recompute_next_decision(&mut self) {
+        let lateness = self.settings.allowed_lateness_ms;
+        self.next_decision = self
+            .partitions
+            .iter()
+            .flat_map(|(_, state, _)| state.rules.values())
+            .filter_map(|rs| rs.sequence.as_ref()?.next_deadline())
+            .min()
+            .map(|d| d.saturating_add(lateness));
     }
 }
 
-fn pending_of(rs: &RuleState) -> usize {
-    rs.sequence.as_ref().map_or(0, SequenceState::pending_len)
+/// Sequences in flight or pending, and pending alone, of a rule's state.
+fn counts(rs: &RuleState) -> (usize, usize) {
+    rs.sequence
+        .as_ref()
+        .map_or((0, 0), |s| (s.len(), s.pending_len()))
 }

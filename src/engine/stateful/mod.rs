@@ -171,9 +171,13 @@ pub struct Runtime {
     stats: StatefulStats,
     /// `eval --learn`: new_terms rules record every term and alert on none.
     learn_only: bool,
-    /// Sequences waiting for a missing-event decision, over all partitions (the evaluator
-    /// feeds event times to their rules only while there are some).
-    sequences_pending: usize,
+    /// EQL sequence rules (by `rule_id`) → sequences in flight or pending over all
+    /// partitions: later steps of a rule without any are not evaluated.
+    sequences_open: HashMap<String, usize>,
+    /// The earliest event time at which a pending sequence can be decided (its deadline plus
+    /// the allowed lateness), over all partitions: the evaluator feeds event times to the
+    /// rules with missing-event stages only after it.
+    next_decision: Option<i64>,
 }
 
 impl Runtime {
@@ -189,7 +193,8 @@ impl Runtime {
             last: 0,
             stats: StatefulStats::default(),
             learn_only: false,
-            sequences_pending: 0,
+            sequences_open: HashMap::new(),
+            next_decision: None,
         })
     }
 
@@ -244,14 +249,9 @@ impl Runtime {
             }
             _ => PartitionState::default(),
         };
-        // Sequences restored from a snapshot may be waiting for a missing-event decision.
-        self.sequences_pending += state
-            .rules
-            .values()
-            .filter_map(|r| r.sequence.as_ref())
-            .map(SequenceState::pending_len)
-            .sum::<usize>();
         self.partitions.push((key, state, false));
+        // Sequences restored from a snapshot: in flight, or waiting for a decision.
+        self.restored_sequences(self.partitions.len() - 1);
         self.last = self.partitions.len() - 1;
         self.last
     }
