@@ -720,9 +720,23 @@ fn add_eql_rules(
             view: None,
         });
     }
-    // Okta rules pin `okta.event_type` where KQL rules pin `event.action`.
+    // Okta rules pin `okta.event_type` where KQL rules pin `event.action`; fields that most
+    // events share are poor anchors.
     let okta_event_type = plan.field("okta.event_type");
-    eql.finish(&[preferred, okta_event_type]);
+    let weak: Vec<SlotId> = [
+        "data_stream.type",
+        "data_stream.dataset",
+        "data_stream.namespace",
+        "event.dataset",
+        "event.module",
+        "event.kind",
+        "event.category",
+        "event.outcome",
+    ]
+    .iter()
+    .map(|f| plan.field(f))
+    .collect();
+    eql.finish(&[preferred, okta_event_type], &weak);
     eql
 }
 

@@ -13,17 +13,19 @@ impl EqlExpr {
     /// A slot and literal values such that any matching event has one of the values (as the
     /// event reader's text) among the slot's values; `None` when the condition has no such
     /// necessary test. Among several candidates in an `and`, a slot listed in `preferred` wins,
-    /// then the smallest value set.
-    pub fn anchor(&self, preferred: &[SlotId]) -> Option<(SlotId, Vec<String>)> {
-        anchor(&self.node, preferred)
+    /// then one not listed in `weak` (fields most events share, like `event.dataset`), then
+    /// the smallest value set.
+    pub fn anchor(&self, preferred: &[SlotId], weak: &[SlotId]) -> Option<(SlotId, Vec<String>)> {
+        anchor(&self.node, preferred, weak)
     }
 }
 
-fn anchor(node: &Node, preferred: &[SlotId]) -> Option<(SlotId, Vec<String>)> {
+fn anchor(node: &Node, preferred: &[SlotId], weak: &[SlotId]) -> Option<(SlotId, Vec<String>)> {
     match node {
-        // Only keyword fields: their `==` / `in` compare the exact text the reader gives, so a
-        // value equal to a literal is necessary. (Numbers, dates, IPs and dynamic fields
-        // compare by value: `5.0 == 5`.)
+        // Only keyword-like fields: their `==` / `in` with a string compare the exact text the
+        // reader gives, so a value equal to a literal is necessary. An unmapped (dynamic)
+        // field reads a JSON string as a keyword and never equals a string literal otherwise.
+        // (Numbers, dates and IPs compare by value: `5.0 == 5`.)
         Node::Any(field, test) if keyword_like(field.ty) => match test {
             ValueTest::Cmp(CmpOp::Eq, Val::Str(s)) => Some((field.slot, vec![s.to_string()])),
             ValueTest::In(items, false) => {
@@ -42,7 +44,7 @@ fn anchor(node: &Node, preferred: &[SlotId]) -> Option<(SlotId, Vec<String>)> {
             let mut slot = None;
             let mut values = Vec::new();
             for item in items {
-                let (s, vs) = anchor(item, preferred)?;
+                let (s, vs) = anchor(item, preferred, weak)?;
                 if slot.is_some_and(|prev| prev != s) {
                     return None;
                 }
@@ -53,14 +55,19 @@ fn anchor(node: &Node, preferred: &[SlotId]) -> Option<(SlotId, Vec<String>)> {
         }
         Node::And(items) => items
             .iter()
-            .filter_map(|item| anchor(item, preferred))
-            .min_by_key(|(slot, values)| (!preferred.contains(slot), values.len())),
+            .filter_map(|item| anchor(item, preferred, weak))
+            .min_by_key(|(slot, values)| {
+                (!preferred.contains(slot), weak.contains(slot), values.len())
+            }),
         _ => None,
     }
 }
 
 fn keyword_like(ty: FieldType) -> bool {
-    matches!(ty, FieldType::Keyword { .. } | FieldType::ConstantKeyword)
+    matches!(
+        ty,
+        FieldType::Keyword { .. } | FieldType::ConstantKeyword | FieldType::Dynamic
+    )
 }
 
 #[cfg(test)]
@@ -71,11 +78,12 @@ mod tests {
     fn anchor_of(query: &str, preferred: &[&str]) -> Option<(String, Vec<String>)> {
         let mut plan = FieldPlan::new();
         let pref: Vec<usize> = preferred.iter().map(|f| plan.field(f)).collect();
+        let weak = [plan.field("event.dataset")];
         let q = parse(query).ok()?;
         let CompiledQuery::Event(e) = compile_query(&q, &mut plan).ok()? else {
             return None;
         };
-        let (slot, values) = e.anchor(&pref)?;
+        let (slot, values) = e.anchor(&pref, &weak)?;
         Some((plan.path(slot).to_string(), values))
     }
 
@@ -90,6 +98,12 @@ mod tests {
         assert_eq!(
             anchor_of(q, &[]),
             Some(("data_stream.dataset".into(), vec!["okta.system".into()]))
+        );
+        // A weak field loses to another single value.
+        let q = r#"any where event.dataset == "okta.system" and kibana.alert.rule.rule_id == "r""#;
+        assert_eq!(
+            anchor_of(q, &[]),
+            Some(("kibana.alert.rule.rule_id".into(), vec!["r".into()]))
         );
         let q = r#"any where okta.event_type in ("a", "b") and event.action == "c""#;
         assert_eq!(

@@ -168,11 +168,12 @@ impl EqlIndex {
         }
     }
 
-    /// Builds the anchor index; call once after the last [`EqlIndex::add`].
-    pub fn finish(&mut self, preferred: &[SlotId]) {
+    /// Builds the anchor index; call once after the last [`EqlIndex::add`]. `preferred` and
+    /// `weak` guide the choice of anchor (see [`EqlExpr::anchor`]).
+    pub fn finish(&mut self, preferred: &[SlotId], weak: &[SlotId]) {
         for (i, c) in self.conditions.iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            match c.expr.anchor(preferred) {
+            match c.expr.anchor(preferred, weak) {
                 Some((slot, values)) => {
                     let pos = match self.anchors.iter().position(|(s, _)| *s == slot) {
                         Some(pos) => pos,
@@ -270,17 +271,6 @@ impl EqlIndex {
             let Some(rule) = self.rules.get(cond.rule) else {
                 continue;
             };
-            let ok = match admitted {
-                Some((r, ok)) if r == cond.rule => ok,
-                _ => {
-                    let ok = admit(rule.engine_rule);
-                    admitted = Some((cond.rule, ok));
-                    ok
-                }
-            };
-            if !ok {
-                continue;
-            }
             if cond.needs_open {
                 let has_open = match opened {
                     Some((r, o)) if r == cond.rule => o,
@@ -293,6 +283,17 @@ impl EqlIndex {
                 if !has_open {
                     continue;
                 }
+            }
+            let ok = match admitted {
+                Some((r, ok)) if r == cond.rule => ok,
+                _ => {
+                    let ok = admit(rule.engine_rule);
+                    admitted = Some((cond.rule, ok));
+                    ok
+                }
+            };
+            if !ok {
+                continue;
             }
             if !cond.expr.eval(view) {
                 continue;
