@@ -237,7 +237,9 @@ impl SequenceState {
             } else {
                 self.make_room(spec, horizon, limits, stats);
                 let ks = self.key_mut(spec, key);
-                let group = &mut ks.groups[pos];
+                let Some(group) = ks.groups.get_mut(pos) else {
+                    continue;
+                };
                 let at = group.partition_point(|p| p.last <= partial.last);
                 group.insert(at, partial);
                 self.open += 1;
@@ -259,7 +261,7 @@ impl SequenceState {
         ord: Ordinal,
     ) -> Option<Partial> {
         let ks = self.keys.get_mut(key)?;
-        let group = &mut ks.groups[pos - 1];
+        let group = ks.groups.get_mut(pos.checked_sub(1)?)?;
         // `OrdinalGroup.trimBefore`: the latest sequence strictly before the hit; it and every
         // earlier one leave the group.
         let n = group.partition_point(|p| p.last < ord);
@@ -426,7 +428,9 @@ impl SequenceState {
             return;
         }
         let ks = self.key_mut(spec, key);
-        let times = &mut ks.missing[m];
+        let Some(times) = ks.missing.get_mut(m) else {
+            return;
+        };
         let at = times.partition_point(|x| *x <= t);
         times.insert(at, t);
         // Without `maxspan` nothing expires them by time; keep the latest few.
@@ -436,16 +440,16 @@ impl SequenceState {
     }
 
     fn key_mut(&mut self, spec: &SequenceSpec, key: &str) -> &mut KeyState {
-        if !self.keys.contains_key(key) {
-            let ks = KeyState {
-                groups: vec![Vec::new(); spec.positive_count().saturating_sub(1)],
-                missing: vec![Vec::new(); spec.missing_count()],
-                ..KeyState::default()
-            };
-            self.keys.insert(key.to_string(), ks);
-        }
-        // Just inserted or present.
-        self.keys.entry(key.to_string()).or_default()
+        let SequenceState { keys, open, .. } = self;
+        let ks = keys.entry(key.to_string()).or_default();
+        // Sized for the spec (a snapshot of an edited rule may hold other sizes; sequences of
+        // stages the rule no longer has are dropped, their events stay until expiry).
+        let stages = spec.positive_count().saturating_sub(1);
+        let dropped: usize = ks.groups.iter().skip(stages).map(Vec::len).sum();
+        ks.groups.resize_with(stages, Vec::new);
+        ks.missing.resize_with(spec.missing_count(), Vec::new);
+        *open = open.saturating_sub(dropped);
+        ks
     }
 
     fn drop_key_if_idle(&mut self, key: &str) {
@@ -523,7 +527,9 @@ fn missing_allows(spec: &SequenceSpec, ks: &KeyState, times: &[i64]) -> bool {
         let Some(m) = spec.missing_index(stage) else {
             continue;
         };
-        let seen = &ks.missing[m];
+        let Some(seen) = ks.missing.get(m) else {
+            continue;
+        };
         if stage < spec.first_positive_stage() {
             // Latest event strictly before the start (`range.lt(start)`, sorted DESC, size 1).
             if let Some(t) = seen.iter().rev().find(|t| **t < start) {
@@ -673,5 +679,44 @@ mod tests {
         }
         s.expire(&spec, 10_000_000, &mut stats);
         assert_eq!((s.len(), counted(&s), s.stored_events()), (0, 0, 0));
+    }
+
+    #[test]
+    fn state_from_an_edited_rule_never_panics_and_round_trips() {
+        let three = SequenceSpec::new(vec![false, false, true, false], Some(600_000), true);
+        let two = SequenceSpec::new(vec![false, false], Some(600_000), false);
+        let (limits, mut stats, mut done) =
+            (Limits::default(), StatefulStats::default(), Vec::new());
+        let mut s = SequenceState::default();
+        for (i, stages) in [&[0usize][..], &[1], &[2], &[0, 1, 3]].iter().enumerate() {
+            let t = i as i64 * 1000;
+            s.observe(
+                &three,
+                &input(t, stages, "k"),
+                0,
+                &limits,
+                &mut stats,
+                stored(t),
+                &mut done,
+            );
+        }
+        let text = serde_json::to_string(&s).unwrap_or_default();
+        let mut back: SequenceState = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back.len(), s.len());
+        // The rule now has fewer stages: old sequences are dropped or completed, no panic.
+        for (i, stages) in [&[0usize, 1][..], &[1], &[3], &[5]].iter().enumerate() {
+            let t = 10_000 + i as i64 * 1000;
+            back.observe(
+                &two,
+                &input(t, stages, "k"),
+                0,
+                &limits,
+                &mut stats,
+                stored(t),
+                &mut done,
+            );
+        }
+        back.decide(&two, i64::MAX, &mut done);
+        back.expire(&two, i64::MAX / 2, &mut stats);
     }
 }
