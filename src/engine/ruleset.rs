@@ -147,8 +147,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compiles every KQL query, threshold and new_terms rule; the others are reported as
-    /// unsupported. Broken rules are reported and left out; they never stop the others.
+    /// Compiles every KQL query, threshold and new_terms rule and every EQL rule; the others
+    /// are reported as unsupported. Broken rules are reported and left out; they never stop the others.
     /// Stateful rules get [`StatefulSettings::default`] (in memory, learning on).
     pub fn new(rules: Vec<Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>) {
         Engine::with_stateful(rules, settings, StatefulSettings::default())
@@ -246,7 +246,7 @@ impl Engine {
         &self.settings
     }
 
-    /// Whether any rule keeps state (threshold, new_terms, suppression).
+    /// Whether any rule keeps state (threshold, new_terms, suppression, EQL sequences).
     pub fn has_stateful_rules(&self) -> bool {
         self.has_stateful
     }

@@ -1,9 +1,9 @@
 //! The state of one EQL sequence rule in one partition, and how events move it: Elasticsearch's
 //! `SequenceMatcher` applied one event at a time.
 //!
-//! Elasticsearch (x-pack/plugin/eql `execution/sequence/SequenceMatcher.java`,
-//! `KeyToSequences.java`, `OrdinalGroup.java`; `execution/assembler/TumblingWindow.java` for
-//! missing events) keeps, per join key and per stage, the in-flight sequences ordered by the
+//! Elasticsearch (<https://github.com/elastic/elasticsearch/blob/main/x-pack/plugin/eql/src/main/java/org/elasticsearch/xpack/eql/execution/sequence/SequenceMatcher.java>,
+//! `KeyToSequences.java` and `OrdinalGroup.java` next to it;
+//! `execution/assembler/TumblingWindow.java` for missing events) keeps, per join key and per stage, the in-flight sequences ordered by the
 //! ordinal of their last event. A hit for stage `s` takes the **latest** in-flight sequence of the
 //! previous positive stage whose ordinal is strictly before the hit, and **drops it and every
 //! earlier one** of that stage (`trimBefore`); then it checks `maxspan` against the sequence's
