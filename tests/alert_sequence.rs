@@ -313,7 +313,7 @@ fn three_event_sequence() {
     // The session end has another transaction: no longer common.
     assert!(shell["okta"]
         .get("transaction")
-        .map_or(true, |t| t.get("id").is_none()));
+        .is_none_or(|t| t.get("id").is_none()));
     assert_eq!(shell["event"]["category"], json!(["authentication"]));
     assert_eq!(shell["event"]["type"], json!(["info"]));
     assert_eq!(shell["user"]["name"], json!("xxxxxx@elastic.co"));
@@ -494,7 +494,7 @@ fn nothing_in_common_and_degenerate_sequences_do_not_panic() {
     assert!(!shell.contains_key("kibana.alert.original_time"));
 
     // One event (e.g. a sequence whose other steps were `!` missing events).
-    let one = build(&t, &[a.clone()]);
+    let one = build(&t, std::slice::from_ref(&a));
     assert_eq!(one.building_blocks.len(), 1);
     assert_eq!(one.shell.doc["x"], json!(1));
     assert_eq!(

@@ -8,7 +8,7 @@
 //!   from [`building_block_ids`], plus `kibana.alert.building_block_type = "default"`,
 //!   `kibana.alert.group.id` = shell id, `kibana.alert.group.index` = i, and its own
 //!   `kibana.alert.url`.
-//! * Shell: the [intersection](intersection) of the blocks' bodies, overlaid with fresh alert
+//! * Shell: the intersection ([`intersect_all`]) of the blocks' bodies, overlaid with fresh alert
 //!   fields whose parents are the blocks: ancestors = per event `[event, block {id, type:
 //!   "signal", index: "", depth: 1, rule}]`, depth 2, `kibana.alert.uuid` =
 //!   `kibana.alert.group.id` = [`ancestors_alert_id`] of those ancestors, no `group.index`,
