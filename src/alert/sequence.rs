@@ -93,10 +93,20 @@ impl RuleTemplate {
 
         let sources: Vec<Map<String, Value>> =
             events.iter().map(|(e, _)| copy_source(e).doc).collect();
+        // The shell first: the intersection reads the sources the blocks then take over.
+        let refs: Vec<&Map<String, Value>> = sources.iter().collect();
+        let common = intersect_all(&refs);
+        let original_time = events.first().and_then(|(e, _)| self.original_time(e));
+        let parts =
+            self.unoverridden_parts(&common, shell_id.clone(), shell_ancestors, 2, original_time);
+        let mut shell = self.assemble(common, parts, now);
+        if let Value::Object(doc) = &mut shell.doc {
+            doc.insert("kibana.alert.group.id".into(), shell_id.clone().into());
+        }
 
         let building_blocks = events
             .iter()
-            .zip(&sources)
+            .zip(sources)
             .zip(block_ids)
             .enumerate()
             .map(|(i, (((event, ancestor), source), id))| {
@@ -107,7 +117,7 @@ impl RuleTemplate {
                     1,
                     self.original_time(event),
                 );
-                let mut alert = self.assemble(source.clone(), parts, now);
+                let mut alert = self.assemble(source, parts, now);
                 if let Value::Object(doc) = &mut alert.doc {
                     doc.insert("kibana.alert.building_block_type".into(), "default".into());
                     doc.insert("kibana.alert.group.id".into(), shell_id.clone().into());
@@ -116,16 +126,6 @@ impl RuleTemplate {
                 alert
             })
             .collect();
-
-        let refs: Vec<&Map<String, Value>> = sources.iter().collect();
-        let common = intersect_all(&refs);
-        let original_time = events.first().and_then(|(e, _)| self.original_time(e));
-        let parts =
-            self.unoverridden_parts(&common, shell_id.clone(), shell_ancestors, 2, original_time);
-        let mut shell = self.assemble(common, parts, now);
-        if let Value::Object(doc) = &mut shell.doc {
-            doc.insert("kibana.alert.group.id".into(), shell_id.into());
-        }
         SequenceAlerts {
             shell,
             building_blocks,
