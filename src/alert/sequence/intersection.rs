@@ -374,6 +374,42 @@ mod tests {
     }
 
     #[test]
+    fn objects_against_arrays_scalars_and_empty_objects() {
+        // After normalization an empty object does not exist, so `a` is in one document only.
+        assert_eq!(
+            pair(json!({"a": {}, "k": 1}), json!({"a": [1], "k": 1})),
+            Some(json!({"k": 1}))
+        );
+        // An object against an array: lodash `intersection([obj], arr)` is empty, key kept.
+        assert_eq!(
+            pair(json!({"a": {"b": 1}}), json!({"a": [1]})),
+            Some(json!({"a": []}))
+        );
+        assert_eq!(
+            pair(json!({"a": [1]}), json!({"a": {"b": 1}})),
+            Some(json!({"a": []}))
+        );
+        // An object against a scalar: nothing.
+        assert_eq!(pair(json!({"a": {"b": 1}}), json!({"a": 1})), None);
+        // A dotted key reaching into a nested object of the other document.
+        assert_eq!(
+            pair(
+                json!({"a": {"b.c": 1, "d": 2}}),
+                json!({"a.b": {"c": 1}, "a": {"d": 3}})
+            ),
+            Some(json!({"a": {"b": {"c": 1}}}))
+        );
+        // Booleans and nulls are primitives; `true` is not `"true"`.
+        assert_eq!(
+            pair(
+                json!({"t": true, "s": true, "n": null}),
+                json!({"t": true, "s": "true", "n": 0})
+            ),
+            Some(json!({"t": true}))
+        );
+    }
+
+    #[test]
     fn folds_left_over_three_and_handles_one_and_none() {
         let a = obj(json!({"f1": 1, "f2": 1, "arr": [1, 2], "c": {"s1": 1, "s2": 1}}));
         let b = obj(json!({"f1": 1, "f2": 2, "arr": [1, 2], "c": {"s1": 1, "s2": 2}}));
