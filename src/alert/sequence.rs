@@ -20,7 +20,8 @@
 //! Where rulestream differs from Kibana, and why:
 //! * `kibana.alert.original_time` of the shell: Kibana reads the `@timestamp` of the first
 //!   building block, which is already the alert-creation time (a quirk); rulestream uses the first
-//!   event's time (alert-schema §3.4), so the field keeps its meaning "when it happened".
+//!   event's time (alert-schema §3.4), so the field keeps its meaning "when it happened"
+//!   (absent, as on single-event alerts, when that event has no usable time).
 //! * The intersection is taken over the blocks' source copies (the event fields plus
 //!   `kibana.alert.original_event.*` / `original_data_stream.*`), not over the whole block
 //!   documents. Every other block field is either overwritten by the shell's own alert fields
@@ -45,7 +46,8 @@ use super::id::{ancestors_alert_id, building_block_ids};
 use super::template::RuleTemplate;
 use super::Alert;
 
-/// The alerts of one completed EQL sequence (alert-schema §3.4).
+/// The alerts of one completed EQL sequence (alert-schema §3.4). Kibana writes them shell first,
+/// then the blocks in sequence order (`eql/wrap_sequences.ts`); only the shell triggers actions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequenceAlerts {
     /// The alert that represents the sequence (depth 2, the building blocks as parents).
