@@ -8,7 +8,7 @@
 //!   from [`building_block_ids`], plus `kibana.alert.building_block_type = "default"`,
 //!   `kibana.alert.group.id` = shell id, `kibana.alert.group.index` = i, and its own
 //!   `kibana.alert.url`.
-//! * Shell: the [intersection](intersection) of the blocks' bodies, overlaid with fresh alert
+//! * Shell: the intersection ([`intersect_all`]) of the blocks' bodies, overlaid with fresh alert
 //!   fields whose parents are the blocks: ancestors = per event `[event, block {id, type:
 //!   "signal", index: "", depth: 1, rule}]`, depth 2, `kibana.alert.uuid` =
 //!   `kibana.alert.group.id` = [`ancestors_alert_id`] of those ancestors, no `group.index`,
@@ -20,7 +20,8 @@
 //! Where rulestream differs from Kibana, and why:
 //! * `kibana.alert.original_time` of the shell: Kibana reads the `@timestamp` of the first
 //!   building block, which is already the alert-creation time (a quirk); rulestream uses the first
-//!   event's time (alert-schema §3.4), so the field keeps its meaning "when it happened".
+//!   event's time (alert-schema §3.4), so the field keeps its meaning "when it happened"
+//!   (absent, as on single-event alerts, when that event has no usable time).
 //! * The intersection is taken over the blocks' source copies (the event fields plus
 //!   `kibana.alert.original_event.*` / `original_data_stream.*`), not over the whole block
 //!   documents. Every other block field is either overwritten by the shell's own alert fields
@@ -45,7 +46,8 @@ use super::id::{ancestors_alert_id, building_block_ids};
 use super::template::RuleTemplate;
 use super::Alert;
 
-/// The alerts of one completed EQL sequence (alert-schema §3.4).
+/// The alerts of one completed EQL sequence (alert-schema §3.4). Kibana writes them shell first,
+/// then the blocks in sequence order (`eql/wrap_sequences.ts`); only the shell triggers actions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequenceAlerts {
     /// The alert that represents the sequence (depth 2, the building blocks as parents).
@@ -93,10 +95,20 @@ impl RuleTemplate {
 
         let sources: Vec<Map<String, Value>> =
             events.iter().map(|(e, _)| copy_source(e).doc).collect();
+        // The shell first: the intersection reads the sources the blocks then take over.
+        let refs: Vec<&Map<String, Value>> = sources.iter().collect();
+        let common = intersect_all(&refs);
+        let original_time = events.first().and_then(|(e, _)| self.original_time(e));
+        let parts =
+            self.unoverridden_parts(&common, shell_id.clone(), shell_ancestors, 2, original_time);
+        let mut shell = self.assemble(common, parts, now);
+        if let Value::Object(doc) = &mut shell.doc {
+            doc.insert("kibana.alert.group.id".into(), shell_id.clone().into());
+        }
 
         let building_blocks = events
             .iter()
-            .zip(&sources)
+            .zip(sources)
             .zip(block_ids)
             .enumerate()
             .map(|(i, (((event, ancestor), source), id))| {
@@ -107,7 +119,7 @@ impl RuleTemplate {
                     1,
                     self.original_time(event),
                 );
-                let mut alert = self.assemble(source.clone(), parts, now);
+                let mut alert = self.assemble(source, parts, now);
                 if let Value::Object(doc) = &mut alert.doc {
                     doc.insert("kibana.alert.building_block_type".into(), "default".into());
                     doc.insert("kibana.alert.group.id".into(), shell_id.clone().into());
@@ -116,16 +128,6 @@ impl RuleTemplate {
                 alert
             })
             .collect();
-
-        let refs: Vec<&Map<String, Value>> = sources.iter().collect();
-        let common = intersect_all(&refs);
-        let original_time = events.first().and_then(|(e, _)| self.original_time(e));
-        let parts =
-            self.unoverridden_parts(&common, shell_id.clone(), shell_ancestors, 2, original_time);
-        let mut shell = self.assemble(common, parts, now);
-        if let Value::Object(doc) = &mut shell.doc {
-            doc.insert("kibana.alert.group.id".into(), shell_id.into());
-        }
         SequenceAlerts {
             shell,
             building_blocks,

@@ -26,7 +26,7 @@
 //! different values in the same document, the later key (in map order) wins, as in Kibana's
 //! normalization, but map order here is sorted, not insertion order.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -52,114 +52,153 @@ pub fn pair_intersection(
     a: &Map<String, Value>,
     b: &Map<String, Value>,
 ) -> Option<Map<String, Value>> {
-    let (a_leaves, a_dotted) = leaves_with_notation(a);
-    let (b_leaves, b_dotted) = leaves_with_notation(b);
-    let a_norm = unflatten(a_leaves);
-    let b_norm = unflatten(b_leaves);
-    let nested = intersect_maps(&a_norm, &b_norm);
-    if nested.is_empty() {
+    let a = Normalized::of(a);
+    let b = Normalized::of(b);
+    let mut out = intersect_nodes(&a.root, &b.root);
+    if out.is_empty() {
         return None;
     }
-    let (leaves, _) = leaves_with_notation(&nested);
-    let mut out = Map::new();
-    for (path, value) in leaves {
-        let joined = path.join(".");
-        if a_dotted.contains(&joined) && b_dotted.contains(&joined) {
-            out.insert(joined, value.clone());
-        } else {
-            set_path(&mut out, &path, value.clone());
+    // Output notation (Kibana `applyNotationPreference`): leaves dotted in both inputs move to a
+    // dotted top-level key. Segments never contain '.', so the joined path splits back exactly.
+    for path in a.dotted.intersection(&b.dotted) {
+        let segments: Vec<&str> = path.split('.').collect();
+        if let Some(leaf) = take_leaf(&mut out, &segments) {
+            out.insert(path.clone(), leaf);
         }
     }
     Some(out)
 }
 
-/// Kibana's `flattenToPathValuesWithNotation`: every leaf (a non-object value; arrays are
-/// leaves) with its path, dotted keys split into segments, and the set of joined paths whose
-/// last key was itself dotted.
-fn leaves_with_notation(obj: &Map<String, Value>) -> (Vec<(Vec<String>, &Value)>, HashSet<String>) {
-    let mut leaves = Vec::new();
-    let mut dotted = HashSet::new();
-    collect_leaves(obj, &[], &mut leaves, &mut dotted);
-    (leaves, dotted)
+/// A document in nested form, borrowing its leaves: dotted keys expanded into their segments.
+/// A node is either a leaf (any non-object value; arrays are leaves) or an object of children.
+#[derive(Default)]
+struct Node<'a> {
+    leaf: Option<&'a Value>,
+    children: BTreeMap<&'a str, Node<'a>>,
 }
 
-fn collect_leaves<'a>(
+/// Kibana's `flattenToPathValuesWithNotation` + `unflatten` in one walk.
+struct Normalized<'a> {
+    root: BTreeMap<&'a str, Node<'a>>,
+    /// Joined paths of leaves whose own key was dotted (`{"user.name": …}`, `{"a": {"b.c": …}}`).
+    dotted: BTreeSet<String>,
+}
+
+impl<'a> Normalized<'a> {
+    fn of(doc: &'a Map<String, Value>) -> Normalized<'a> {
+        let mut n = Normalized {
+            root: BTreeMap::new(),
+            dotted: BTreeSet::new(),
+        };
+        let mut prefix = Vec::new();
+        insert_object(&mut n.root, doc, &mut prefix, &mut n.dotted);
+        prune_empty(&mut n.root);
+        n
+    }
+}
+
+/// Writes every key of `obj` into `target` the way lodash `setWith(result, path, value)` does for
+/// each leaf: missing or non-object intermediate segments become objects, a leaf overwrites.
+fn insert_object<'a>(
+    target: &mut BTreeMap<&'a str, Node<'a>>,
     obj: &'a Map<String, Value>,
-    prefix: &[String],
-    leaves: &mut Vec<(Vec<String>, &'a Value)>,
-    dotted: &mut HashSet<String>,
+    prefix: &mut Vec<&'a str>,
+    dotted: &mut BTreeSet<String>,
 ) {
     for (key, value) in obj {
-        let mut path = prefix.to_vec();
-        path.extend(key.split('.').map(str::to_string));
+        let depth = prefix.len();
+        let mut segments = key.split('.');
+        let mut last = segments.next().unwrap_or_default();
+        let mut cur = &mut *target;
+        for next in segments {
+            prefix.push(last);
+            cur = object_at(cur, last);
+            last = next;
+        }
+        prefix.push(last);
         match value {
-            Value::Object(inner) => collect_leaves(inner, &path, leaves, dotted),
+            Value::Object(inner) => insert_object(object_at(cur, last), inner, prefix, dotted),
             leaf => {
                 if key.contains('.') {
-                    dotted.insert(path.join("."));
+                    dotted.insert(prefix.join("."));
                 }
-                leaves.push((path, leaf));
+                let node = cur.entry(last).or_default();
+                node.leaf = Some(leaf);
+                node.children.clear();
             }
         }
+        prefix.truncate(depth);
     }
 }
 
-/// Kibana's `unflatten`: a nested object from leaf paths.
-fn unflatten(leaves: Vec<(Vec<String>, &Value)>) -> Map<String, Value> {
+/// The children of the object under `key`, created (or replacing a leaf) if needed.
+fn object_at<'m, 'a>(
+    map: &'m mut BTreeMap<&'a str, Node<'a>>,
+    key: &'a str,
+) -> &'m mut BTreeMap<&'a str, Node<'a>> {
+    let node = map.entry(key).or_default();
+    node.leaf = None;
+    &mut node.children
+}
+
+/// Drops objects without leaves (Kibana's flatten never sees them). Returns whether `map` is
+/// empty afterwards.
+fn prune_empty(map: &mut BTreeMap<&str, Node<'_>>) -> bool {
+    map.retain(|_, node| node.leaf.is_some() || !prune_empty(&mut node.children));
+    map.is_empty()
+}
+
+/// The recursive step (Kibana `intersectValues` over the normalized trees), with empty objects
+/// pruned (`pruneEmptyNestedObjects`).
+fn intersect_nodes(
+    a: &BTreeMap<&str, Node<'_>>,
+    b: &BTreeMap<&str, Node<'_>>,
+) -> Map<String, Value> {
     let mut out = Map::new();
-    for (path, value) in leaves {
-        set_path(&mut out, &path, value.clone());
-    }
-    out
-}
-
-/// lodash `setWith(obj, path, value)`: walks `path`, replacing any non-object on the way with an
-/// empty object, and sets the last segment.
-fn set_path(obj: &mut Map<String, Value>, path: &[String], value: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut cur = obj;
-    for seg in parents {
-        let slot = cur
-            .entry(seg.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
-        }
-        let Value::Object(next) = slot else {
-            return;
-        };
-        cur = next;
-    }
-    cur.insert(last.clone(), value);
-}
-
-/// The recursive step over normalized (nested) documents, with empty objects pruned.
-fn intersect_maps(a: &Map<String, Value>, b: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (key, a_val) in a {
-        let Some(b_val) = b.get(key) else {
+    for (key, a_node) in a {
+        let Some(b_node) = b.get(key) else {
             continue;
         };
-        match (a_val, b_val) {
-            (Value::Object(ao), Value::Object(bo)) => {
-                let inner = intersect_maps(ao, bo);
-                if !inner.is_empty() {
-                    out.insert(key.clone(), Value::Object(inner));
+        let value = match (a_node.leaf, b_node.leaf) {
+            (None, None) => {
+                let inner = intersect_nodes(&a_node.children, &b_node.children);
+                if inner.is_empty() {
+                    continue;
                 }
+                Value::Object(inner)
             }
-            _ if js_strict_equal(a_val, b_val) => {
-                out.insert(key.clone(), a_val.clone());
+            (Some(x), Some(y)) if js_strict_equal(x, y) => x.clone(),
+            (Some(x), Some(y)) if x.is_array() || y.is_array() => {
+                Value::Array(lodash_intersection(as_slice(x), as_slice(y)))
             }
-            (Value::Array(_), _) | (_, Value::Array(_)) => {
-                let items = lodash_intersection(as_slice(a_val), as_slice(b_val));
-                out.insert(key.clone(), Value::Array(items));
+            // An object against an array: lodash wraps the object, which is in no array.
+            (None, Some(Value::Array(_))) | (Some(Value::Array(_)), None) => {
+                Value::Array(Vec::new())
             }
-            _ => {}
-        }
+            _ => continue,
+        };
+        out.insert((*key).to_string(), value);
     }
     out
+}
+
+/// Removes and returns the non-object value at `path`, dropping objects it leaves empty.
+fn take_leaf(map: &mut Map<String, Value>, path: &[&str]) -> Option<Value> {
+    let (first, rest) = path.split_first()?;
+    if rest.is_empty() {
+        return match map.get(*first) {
+            Some(Value::Object(_)) | None => None,
+            Some(_) => map.remove(*first),
+        };
+    }
+    let Some(Value::Object(inner)) = map.get_mut(*first) else {
+        return None;
+    };
+    let taken = take_leaf(inner, rest);
+    if inner.is_empty() {
+        map.remove(*first);
+    }
+    taken
 }
 
 /// An array's items, or the value as a one-element array (Kibana wraps a non-array side).
@@ -331,6 +370,42 @@ mod tests {
         assert_eq!(
             pair(json!({"a": ["x"], "b": "y"}), json!({"a": "x", "b": ["z"]})),
             Some(json!({"a": ["x"], "b": []}))
+        );
+    }
+
+    #[test]
+    fn objects_against_arrays_scalars_and_empty_objects() {
+        // After normalization an empty object does not exist, so `a` is in one document only.
+        assert_eq!(
+            pair(json!({"a": {}, "k": 1}), json!({"a": [1], "k": 1})),
+            Some(json!({"k": 1}))
+        );
+        // An object against an array: lodash `intersection([obj], arr)` is empty, key kept.
+        assert_eq!(
+            pair(json!({"a": {"b": 1}}), json!({"a": [1]})),
+            Some(json!({"a": []}))
+        );
+        assert_eq!(
+            pair(json!({"a": [1]}), json!({"a": {"b": 1}})),
+            Some(json!({"a": []}))
+        );
+        // An object against a scalar: nothing.
+        assert_eq!(pair(json!({"a": {"b": 1}}), json!({"a": 1})), None);
+        // A dotted key reaching into a nested object of the other document.
+        assert_eq!(
+            pair(
+                json!({"a": {"b.c": 1, "d": 2}}),
+                json!({"a.b": {"c": 1}, "a": {"d": 3}})
+            ),
+            Some(json!({"a": {"b": {"c": 1}}}))
+        );
+        // Booleans and nulls are primitives; `true` is not `"true"`.
+        assert_eq!(
+            pair(
+                json!({"t": true, "s": true, "n": null}),
+                json!({"t": true, "s": "true", "n": 0})
+            ),
+            Some(json!({"t": true}))
         );
     }
 
