@@ -337,6 +337,9 @@ pub struct StatefulFile {
     pub max_suppression_groups_per_rule: usize,
     /// How often workers send suppression updates (`Evaluator::flush`).
     pub flush_interval_ms: u64,
+    /// How often (at most) each partition's state is snapshotted to `state_dir`; offsets are
+    /// committed only up to the last snapshot, so this is also the commit delay.
+    pub snapshot_interval_ms: u64,
 }
 
 impl Default for StatefulFile {
@@ -353,6 +356,9 @@ impl Default for StatefulFile {
             // Suppressed alerts are re-sent when their window closes anyway; the timer only
             // bounds how stale a count can be when a rule goes quiet.
             flush_interval_ms: 60_000,
+            // A snapshot is the partition's whole state (≈30 MB per 1M new_terms tuples), so
+            // not after every batch; 5 s is also librdkafka's default auto-commit interval.
+            snapshot_interval_ms: 5_000,
         }
     }
 }
@@ -368,6 +374,7 @@ pub struct StatefulRunSettings {
     pub learning: crate::engine::stateful::Learning,
     pub limits: crate::engine::stateful::Limits,
     pub flush_interval: Duration,
+    pub snapshot_interval: Duration,
 }
 
 impl StatefulRunSettings {
@@ -414,11 +421,13 @@ fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings, ConfigErro
             return Err(invalid(key, "expected a value of at least 1"));
         }
     }
-    if f.flush_interval_ms == 0 {
-        return Err(invalid(
-            "stateful.flush_interval_ms",
-            "expected a value of at least 1",
-        ));
+    for (key, v) in [
+        ("stateful.flush_interval_ms", f.flush_interval_ms),
+        ("stateful.snapshot_interval_ms", f.snapshot_interval_ms),
+    ] {
+        if v == 0 {
+            return Err(invalid(key, "expected a value of at least 1"));
+        }
     }
     if f.state_dir
         .as_ref()
@@ -440,6 +449,7 @@ fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings, ConfigErro
             max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
         },
         flush_interval: Duration::from_millis(f.flush_interval_ms),
+        snapshot_interval: Duration::from_millis(f.snapshot_interval_ms),
     })
 }
 
