@@ -122,6 +122,17 @@ fn a_rule_on_alerts_fires_on_the_seed_rule_alert() {
         "user.session.impersonation.initiate"
     );
     assert_eq!(child["user"]["name"], "jane");
+    // rulestream's ECS mirror describes the child's own rule: the parent's mirror (of the
+    // seed rule, with its MITRE tactics) is not part of the offered alert, as Kibana's alerts
+    // have none.
+    assert_eq!(parent["rule"]["id"], SEED_ID);
+    assert!(parent["threat"].is_object());
+    assert_eq!(child["rule"]["id"], "on-seed");
+    assert_eq!(child["rule"]["name"], "Test on-seed");
+    assert!(
+        child.get("threat").is_none(),
+        "the reader has no threat mapping"
+    );
     // Kibana's original_time is the parent's `@timestamp`: for an alert, when it was built.
     assert_eq!(child["kibana.alert.original_time"], parent["@timestamp"]);
 
@@ -476,4 +487,18 @@ fn no_rule_reads_alerts_no_feedback() {
     let mut ev = with_reader.evaluator();
     let quiet = event(9, BASE_MS, &[("event.action", json!("user.session.start"))]);
     assert!(feed(&mut ev, None, 0, &[quiet]).is_empty());
+}
+
+#[test]
+fn rules_do_not_see_rulestreams_ecs_mirror_on_alerts() {
+    // The seed alert carries rulestream's `rule.*` / `threat.*` mirror; Kibana's alerts do not,
+    // so a rule on alerts must not match it.
+    let mirror = kql(
+        "mirror",
+        &[".alerts-security.*"],
+        "rule.id:* or rule.name:* or threat.tactic.name:*",
+        "",
+    );
+    let docs = run(vec![seed(), mirror], &[impersonation(1, 0, "jane")]);
+    assert_eq!(rule_ids(&docs), [SEED_ID]);
 }

@@ -11,6 +11,9 @@
 //!   document with `kibana.alert.suppression.docs_count > 0`, sent again with the same id) are
 //!   updates of a document Kibana's rules already saw, and would only re-create the same child
 //!   alerts; flushed updates are not offered either.
+//! * The offered alert is the document Kibana would have indexed: rulestream's ECS `rule.*` /
+//!   `threat.*` mirror of the alert's own rule (a rulestream addition) is left out, so that rules
+//!   do not match it and the children's mirror describes their own rule, not the parent's.
 //! * The offered alert is an event in index `.internal.alerts-security.alerts-<space>-000001`
 //!   (the backing index a Kibana search hit names) with `_id` = `kibana.alert.uuid`, whatever
 //!   `data_stream.*` it copied from its own source: its children's ids and ancestors use those.
@@ -29,11 +32,13 @@
 //!   `Runtime::begin`: the alert has no offset of its own); when that event is a replay, its
 //!   offered alerts are replays too and stateful rules skip them as well.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 
 use super::index_pattern::IndexPatterns;
 use super::{AlertOut, EventError};
-use crate::alert::{get_path, Ancestor};
+use crate::alert::{get_path, Ancestor, RuleTemplate};
 
 /// Alerts deeper than this (`kibana.alert.depth`) are not offered again: a hard cap on chains of
 /// rules reading alerts, beyond Kibana's own-rule filter (which bounds chains of query rules by
@@ -80,6 +85,8 @@ pub struct FeedbackPlan {
     index: AlertsIndex,
     /// Per rule (engine order): whether it reads the alerts index.
     readers: Vec<bool>,
+    /// Rule uuid → the ECS `threat` mirror its alerts carry (`None`: none).
+    threat_mirrors: HashMap<String, Option<Value>>,
 }
 
 impl FeedbackPlan {
@@ -91,10 +98,58 @@ impl FeedbackPlan {
     ) -> Option<FeedbackPlan> {
         let index = AlertsIndex::for_space(space_id);
         let readers: Vec<bool> = patterns.into_iter().map(|p| index.read_by(p)).collect();
-        readers
-            .iter()
-            .any(|r| *r)
-            .then_some(FeedbackPlan { index, readers })
+        readers.iter().any(|r| *r).then_some(FeedbackPlan {
+            index,
+            readers,
+            threat_mirrors: HashMap::new(),
+        })
+    }
+
+    /// Learns the ECS `threat` mirror each rule writes (from an alert built on an empty event),
+    /// to leave it out of offered alerts: Kibana's alerts have no such mirror.
+    pub fn with_mirrors<'t>(
+        mut self,
+        templates: impl IntoIterator<Item = &'t RuleTemplate>,
+    ) -> Self {
+        let empty = Ancestor {
+            index: String::new(),
+            id: String::new(),
+        };
+        for t in templates {
+            let probe = t.build(
+                &Map::new(),
+                &empty,
+                chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            );
+            let threat = probe.doc.get("threat").cloned();
+            self.threat_mirrors
+                .insert(t.rule_uuid().to_string(), threat);
+        }
+        self
+    }
+
+    /// Removes rulestream's ECS mirror of the alert's own rule from an alert document: `rule`
+    /// when it names the alert's rule (`rule.uuid` = `kibana.alert.rule.uuid`; otherwise it is
+    /// the source event's own `rule`), and `threat` when it is exactly that rule's mirror.
+    fn strip_mirror(&self, doc: &mut Map<String, Value>) -> bool {
+        let Some(Value::String(uuid)) = doc.get("kibana.alert.rule.uuid").cloned() else {
+            return false;
+        };
+        let mirrored = doc
+            .get("rule")
+            .and_then(|r| r.get("uuid"))
+            .and_then(Value::as_str)
+            == Some(uuid.as_str());
+        if !mirrored {
+            return false;
+        }
+        doc.remove("rule");
+        if let Some(Some(threat)) = self.threat_mirrors.get(&uuid) {
+            if doc.get("threat") == Some(threat) {
+                doc.remove("threat");
+            }
+        }
+        true
     }
 
     /// Whether rule `i` reads alerts.
@@ -192,7 +247,7 @@ pub fn offer(
     while next < out.len() {
         let i = next;
         next += 1;
-        let Ok(doc) = serde_json::from_slice::<Map<String, Value>>(&out[i].doc) else {
+        let Ok(mut doc) = serde_json::from_slice::<Map<String, Value>>(&out[i].doc) else {
             continue;
         };
         let Some(fed) = FedAlert::from_doc(&doc, plan.index(), part) else {
@@ -210,10 +265,21 @@ pub fn offer(
             return;
         }
         offered += 1;
-        let bytes = std::mem::take(&mut out[i].doc);
+        let stripped = plan
+            .strip_mirror(&mut doc)
+            .then(|| serde_json::to_vec(&doc).ok())
+            .flatten();
+        // Without a mirror to strip, the document is evaluated as written (borrowed out of
+        // `out` while `out` grows, then put back).
+        let (bytes, borrowed) = match stripped {
+            Some(b) => (b, false),
+            None => (std::mem::take(&mut out[i].doc), true),
+        };
         let before = out.len();
         let result = evaluate(&bytes, &fed, out);
-        out[i].doc = bytes;
+        if borrowed {
+            out[i].doc = bytes;
+        }
         if let Err(error) = result.and_then(|()| rebase_ancestry(&mut out[before..], &fed)) {
             tracing::warn!(%error, alert = %fed.ancestor.id, "Alert not evaluated as an event.");
             out.truncate(before);

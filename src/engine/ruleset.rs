@@ -189,7 +189,8 @@ impl Engine {
         let feedback = FeedbackPlan::new(
             compiled.iter().map(|r| &r.indices),
             &settings.alert.space_id,
-        );
+        )
+        .map(|plan| plan.with_mirrors(compiled.iter().map(|r| &r.template)));
         (
             Engine {
                 queries,
