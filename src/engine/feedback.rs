@@ -79,53 +79,90 @@ impl AlertsIndex {
     }
 }
 
+/// What the plan needs to know of one rule.
+pub struct RuleInfo<'r> {
+    pub patterns: &'r IndexPatterns,
+    pub template: &'r RuleTemplate,
+    /// Threshold / new_terms / suppression: Kibana applies no own-ancestry filter to them.
+    pub stateful: bool,
+}
+
+/// A rule that reads alerts.
+#[derive(Debug, Clone)]
+struct Reader {
+    rule_uuid: String,
+    /// Kibana's own-ancestry filter applies (plain query rules, `wrapHits`).
+    own_filter: bool,
+}
+
 /// Which rules of an engine read alerts; exists only when at least one does.
 #[derive(Debug, Clone)]
 pub struct FeedbackPlan {
     index: AlertsIndex,
-    /// Per rule (engine order): whether it reads the alerts index.
-    readers: Vec<bool>,
+    /// Per rule (engine order): `Some` when it reads the alerts index.
+    readers: Vec<Option<Reader>>,
     /// Rule uuid → the ECS `threat` mirror its alerts carry (`None`: none).
     threat_mirrors: HashMap<String, Option<Value>>,
 }
 
 impl FeedbackPlan {
-    /// The plan for rules with `patterns` (in engine order) writing alerts to space `space_id`;
-    /// `None` when no rule reads alerts (then nothing is ever offered).
-    pub fn new<'p>(
-        patterns: impl IntoIterator<Item = &'p IndexPatterns>,
+    /// The plan for `rules` (in engine order) writing alerts to space `space_id`; `None` when
+    /// no rule reads alerts (then nothing is ever offered).
+    pub fn new<'r>(
+        rules: impl IntoIterator<Item = RuleInfo<'r>>,
         space_id: &str,
     ) -> Option<FeedbackPlan> {
         let index = AlertsIndex::for_space(space_id);
-        let readers: Vec<bool> = patterns.into_iter().map(|p| index.read_by(p)).collect();
-        readers.iter().any(|r| *r).then_some(FeedbackPlan {
-            index,
-            readers,
-            threat_mirrors: HashMap::new(),
-        })
-    }
-
-    /// Learns the ECS `threat` mirror each rule writes (from an alert built on an empty event),
-    /// to leave it out of offered alerts: Kibana's alerts have no such mirror.
-    pub fn with_mirrors<'t>(
-        mut self,
-        templates: impl IntoIterator<Item = &'t RuleTemplate>,
-    ) -> Self {
+        let rules: Vec<RuleInfo<'r>> = rules.into_iter().collect();
+        let readers: Vec<Option<Reader>> = rules
+            .iter()
+            .map(|r| {
+                index.read_by(r.patterns).then(|| Reader {
+                    rule_uuid: r.template.rule_uuid().to_string(),
+                    own_filter: !r.stateful,
+                })
+            })
+            .collect();
+        if readers.iter().all(Option::is_none) {
+            return None;
+        }
+        // The ECS `threat` mirror each rule writes, learnt from an alert built on an empty
+        // event, to leave it out of offered alerts (Kibana's alerts have no such mirror).
         let empty = Ancestor {
             index: String::new(),
             id: String::new(),
         };
-        for t in templates {
-            let probe = t.build(
-                &Map::new(),
-                &empty,
-                chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
-            );
-            let threat = probe.doc.get("threat").cloned();
-            self.threat_mirrors
-                .insert(t.rule_uuid().to_string(), threat);
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let threat_mirrors = rules
+            .iter()
+            .map(|r| {
+                let probe = r.template.build(&Map::new(), &empty, epoch);
+                (
+                    r.template.rule_uuid().to_string(),
+                    probe.doc.get("threat").cloned(),
+                )
+            })
+            .collect();
+        Some(FeedbackPlan {
+            index,
+            readers,
+            threat_mirrors,
+        })
+    }
+
+    /// Whether rule `i` may alert on `fed`: it reads alerts and, for a plain query rule, is not
+    /// in `fed`'s ancestry (Kibana's `wrapHits` filter, applied before building instead of
+    /// after: the candidate's ancestors are `fed`'s chain).
+    pub fn admits(&self, i: usize, fed: &FedAlert) -> bool {
+        match self.readers.get(i) {
+            Some(Some(r)) => !(r.own_filter && fed.excludes(&r.rule_uuid)),
+            _ => false,
         }
-        self
+    }
+
+    /// Whether any rule may alert on `fed` (else it is not evaluated at all).
+    fn any_admits(&self, fed: &FedAlert) -> bool {
+        (0..self.readers.len()).any(|i| self.admits(i, fed))
     }
 
     /// Removes rulestream's ECS mirror of the alert's own rule from an alert document: `rule`
@@ -152,14 +189,9 @@ impl FeedbackPlan {
         true
     }
 
-    /// Whether rule `i` reads alerts.
-    pub fn reads(&self, i: usize) -> bool {
-        self.readers.get(i).copied().unwrap_or(false)
-    }
-
     /// How many rules read alerts.
     pub fn reader_count(&self) -> usize {
-        self.readers.iter().filter(|r| **r).count()
+        self.readers.iter().filter(|r| r.is_some()).count()
     }
 
     pub fn index(&self) -> &AlertsIndex {
@@ -255,6 +287,10 @@ pub fn offer(
         };
         if fed.depth >= MAX_FEEDBACK_DEPTH {
             tracing::warn!(alert = %fed.ancestor.id, depth = fed.depth, "Alert chain reached the depth cap; not offered to rules again.");
+            continue;
+        }
+        if !plan.any_admits(&fed) {
+            // E.g. the alert of the only rule that reads alerts: it would be its own ancestor.
             continue;
         }
         if offered == MAX_FED_ALERTS_PER_EVENT {
@@ -486,13 +522,18 @@ mod tests {
     fn rules_read_alerts_only_through_a_name_of_the_alerts_index() {
         let p =
             |v: &[&str]| IndexPatterns::new(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let rules = [p(&["logs-*"]), p(&["*"]), p(&[".siem-signals-*"]), p(&[])];
-        let plan = FeedbackPlan::new(&rules, "default").unwrap();
-        assert_eq!(
-            (0..4).map(|i| plan.reads(i)).collect::<Vec<_>>(),
-            [false, false, true, false]
-        );
-        assert!(FeedbackPlan::new(&rules[..2], "default").is_none());
-        assert!(FeedbackPlan::new(&[p(&[".alerts-security.alerts-other"])], "default").is_none());
+        let index = AlertsIndex::for_space("default");
+        let cases: &[(&[&str], bool)] = &[
+            (&["logs-*"], false),
+            (&["*"], false),
+            (&[], false),
+            (&[".siem-signals-*"], true),
+            (&[".internal.alerts-*"], true),
+            (&[".alerts-security.alerts-default"], true),
+            (&[".alerts-security.alerts-other"], false),
+        ];
+        for (patterns, expected) in cases {
+            assert_eq!(index.read_by(&p(patterns)), *expected, "{patterns:?}");
+        }
     }
 }

@@ -187,10 +187,13 @@ impl Engine {
         let queries = QuerySet::new(plan, exprs, Some(preferred));
         let has_stateful = compiled.iter().any(|r| r.spec.is_some());
         let feedback = FeedbackPlan::new(
-            compiled.iter().map(|r| &r.indices),
+            compiled.iter().map(|r| feedback::RuleInfo {
+                patterns: &r.indices,
+                template: &r.template,
+                stateful: r.spec.is_some(),
+            }),
             &settings.alert.space_id,
-        )
-        .map(|plan| plan.with_mirrors(compiled.iter().map(|r| &r.template)));
+        );
         (
             Engine {
                 queries,
@@ -477,10 +480,7 @@ impl Evaluator {
                     return true;
                 };
                 if let Some(fed) = fed {
-                    // Kibana's own-ancestry filter applies to plain query rules only.
-                    let reads = engine.feedback.as_ref().is_some_and(|p| p.reads(i));
-                    return reads
-                        && (rule.spec.is_some() || !fed.excludes(rule.template.rule_uuid()));
+                    return engine.feedback.as_ref().is_some_and(|p| p.admits(i, fed));
                 }
                 let known = *index.get_or_insert_with(|| {
                     engine.event_index(view, origin.default_index, index_buf)
