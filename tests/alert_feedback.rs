@@ -502,3 +502,62 @@ fn rules_do_not_see_rulestreams_ecs_mirror_on_alerts() {
     let docs = run(vec![seed(), mirror], &[impersonation(1, 0, "jane")]);
     assert_eq!(rule_ids(&docs), [SEED_ID]);
 }
+
+#[test]
+fn suppression_re_emits_are_not_offered_again() {
+    // A suppressed rule on events, and a rule on its alerts.
+    let suppressed = kql(
+        "supp",
+        &["logs-okta*"],
+        "event.action:user.session.impersonation.initiate",
+        r#"timestamp_override = "event.ingested"
+
+[rule.alert_suppression]
+group_by = ["user.name"]
+missing_fields_strategy = "suppress"
+
+[rule.alert_suppression.duration]
+value = 10
+unit = "m"
+"#,
+    );
+    let reader = kql(
+        "reader",
+        &[".alerts-security.*"],
+        "kibana.alert.rule.rule_id:supp",
+        "",
+    );
+    let events = [
+        impersonation(1, 0, "jane"),  // new alert A1
+        impersonation(2, 3, "jane"),  // folded into A1
+        impersonation(3, 12, "jane"), // A1 re-emitted (docs_count 1), then new alert A2
+    ];
+    let docs = run(vec![suppressed, reader], &events);
+    let summary: Vec<(&str, Value)> = docs
+        .iter()
+        .map(|d| {
+            let rule = d["kibana.alert.rule.rule_id"].as_str().unwrap();
+            (rule, d["kibana.alert.suppression.docs_count"].clone())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("supp", json!(0)),
+            ("reader", Value::Null),
+            ("supp", json!(1)), // the re-emit: an update Kibana's rules saw already
+            ("supp", json!(0)),
+            ("reader", Value::Null),
+        ]
+    );
+    // One reader alert per new suppressed alert, each naming its own parent.
+    assert_eq!(
+        docs[1]["kibana.alert.ancestors"][1]["id"],
+        docs[0]["kibana.alert.uuid"]
+    );
+    assert_eq!(
+        docs[4]["kibana.alert.ancestors"][1]["id"],
+        docs[3]["kibana.alert.uuid"]
+    );
+    assert_eq!(docs[2]["kibana.alert.uuid"], docs[0]["kibana.alert.uuid"]);
+}
