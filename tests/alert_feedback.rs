@@ -561,3 +561,37 @@ unit = "m"
     );
     assert_eq!(docs[2]["kibana.alert.uuid"], docs[0]["kibana.alert.uuid"]);
 }
+
+#[test]
+fn eql_conditions_read_signal_aliases_from_their_targets() {
+    use rulestream::eql;
+    use rulestream::event::{extract, Extracted, FieldPlan};
+    // The first step of Elastic's "Stolen Credentials Used to Login to Okta Account After MFA
+    // Reset", on a Windows credential-access alert and on near misses.
+    let query = r#"any where host.os.type == "windows" and signal.rule.threat.tactic.name == "Credential Access""#;
+    let eval = |event: &Value| {
+        let mut plan = FieldPlan::new();
+        let ast = eql::parse(query).unwrap();
+        let eql::CompiledQuery::Event(expr) = eql::compile_query(&ast, &mut plan).unwrap() else {
+            panic!("an event query");
+        };
+        let bytes = serde_json::to_vec(event).unwrap();
+        let mut out = Extracted::new();
+        let view = extract(&plan, &bytes, &mut out).unwrap();
+        expr.eval(&view)
+    };
+    let alert = |tactic: &str| {
+        json!({
+            "host": {"os": {"type": "windows"}},
+            "kibana.alert.rule.threat": [{"framework": "MITRE ATT&CK",
+                "tactic": {"id": "TA0006", "name": tactic}}],
+        })
+    };
+    assert!(eval(&alert("Credential Access")));
+    assert!(!eval(&alert("Persistence")));
+    // The alias has no value of its own: a document holding the alias path itself (which
+    // Elasticsearch would refuse to index) is not read through it.
+    let literal = json!({"host": {"os": {"type": "windows"}},
+        "signal": {"rule": {"threat": {"tactic": {"name": "Credential Access"}}}}});
+    assert!(!eval(&literal));
+}

@@ -81,7 +81,9 @@ impl AlertsIndex {
 
 /// What the plan needs to know of one rule.
 pub struct RuleInfo<'r> {
+    /// The rule's `index` patterns.
     pub patterns: &'r IndexPatterns,
+    /// Its alert template (rule uuid, ECS mirror).
     pub template: &'r RuleTemplate,
     /// Threshold / new_terms / suppression: Kibana applies no own-ancestry filter to them.
     pub stateful: bool,
@@ -194,6 +196,7 @@ impl FeedbackPlan {
         self.readers.iter().filter(|r| r.is_some()).count()
     }
 
+    /// The alerts index offered alerts are taken to be in.
     pub fn index(&self) -> &AlertsIndex {
         &self.index
     }
