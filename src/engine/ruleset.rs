@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::compile::{compile, CompileError};
+use super::feedback::{self, FedAlert, FeedbackPlan};
 use super::index_pattern::IndexPatterns;
 use super::matcher::{QuerySet, Scratch};
 use super::stateful::{
@@ -19,7 +20,7 @@ use super::stateful::{
     ThresholdInput, ThresholdValues,
 };
 use super::{AlertOut, EventError, EventOrigin};
-use crate::alert::{ancestor_for, AlertContext, RuleTemplate};
+use crate::alert::{ancestor_for, AlertContext, Ancestor, RuleTemplate};
 use crate::event::{EventView, FieldPlan, SlotId};
 use crate::kql;
 use crate::okta::{self, InputFormat, NormalizeOptions};
@@ -141,6 +142,8 @@ pub struct Engine {
     stateful: StatefulSettings,
     /// Whether any rule keeps state (else evaluators skip the per-event offset bookkeeping).
     has_stateful: bool,
+    /// Rules that read alerts (`.alerts-security.*`); `None` when none does (no feedback work).
+    feedback: Option<FeedbackPlan>,
 }
 
 impl Engine {
@@ -183,6 +186,14 @@ impl Engine {
         }
         let queries = QuerySet::new(plan, exprs, Some(preferred));
         let has_stateful = compiled.iter().any(|r| r.spec.is_some());
+        let feedback = FeedbackPlan::new(
+            compiled.iter().map(|r| feedback::RuleInfo {
+                patterns: &r.indices,
+                template: &r.template,
+                stateful: r.spec.is_some(),
+            }),
+            &settings.alert.space_id,
+        );
         (
             Engine {
                 queries,
@@ -192,6 +203,7 @@ impl Engine {
                 settings,
                 stateful,
                 has_stateful,
+                feedback,
             },
             statuses,
         )
@@ -211,6 +223,7 @@ impl Engine {
             settings,
             stateful: StatefulSettings::default(),
             has_stateful: false,
+            feedback: None,
         })
     }
 
@@ -231,6 +244,12 @@ impl Engine {
     /// Whether any rule keeps state (threshold, new_terms, suppression).
     pub fn has_stateful_rules(&self) -> bool {
         self.has_stateful
+    }
+
+    /// How many rules read alerts (their patterns reach `.alerts-security.alerts-<space>`):
+    /// with none, alerts are never fed back (see [`super::feedback`]).
+    pub fn alert_reader_count(&self) -> usize {
+        self.feedback.as_ref().map_or(0, FeedbackPlan::reader_count)
     }
 
     /// A per-worker evaluator with its own buffers. When the state directory cannot be opened
@@ -262,6 +281,7 @@ impl Engine {
             index: String::new(),
             runtime,
             threshold_inputs: Vec::new(),
+            part: None,
         }
     }
 }
@@ -339,6 +359,8 @@ pub struct Evaluator {
     runtime: Runtime,
     /// Matches of threshold rules with their inputs read from the event (no parse needed).
     threshold_inputs: Vec<(usize, ThresholdInput)>,
+    /// Stateful partition slot of the current input event, for the alerts fed back from it.
+    part: Option<usize>,
 }
 
 impl Evaluator {
@@ -387,7 +409,20 @@ impl Evaluator {
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
-        self.read(raw, origin, now, Some(out))
+        let first = out.len();
+        self.read(raw, origin, now, Some(out))?;
+        // Alerts on alerts: only when some rule reads alerts and this event alerted.
+        if self.engine.feedback.is_some() && out.len() > first {
+            let engine = Arc::clone(&self.engine);
+            if let Some(plan) = &engine.feedback {
+                let part = self.part;
+                feedback::offer(plan, first, part, out, |doc, fed, out| {
+                    self.run(doc, origin, now, true, Some(out), Some(fed))
+                        .map(|_| ())
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Reads (normalizing raw Okta input first), matches, and builds alerts into `out` if given.
@@ -399,13 +434,13 @@ impl Evaluator {
         out: Option<&mut Vec<AlertOut>>,
     ) -> Result<(), EventError> {
         let format = self.engine.settings.input_format;
-        match self.run(raw, origin, now, format != InputFormat::Okta, out)? {
+        match self.run(raw, origin, now, format != InputFormat::Okta, out, None)? {
             Reading::Done(()) => Ok(()),
             Reading::RawOkta(out) => {
                 let mut buf = std::mem::take(&mut self.normalized);
                 self.normalize.now = now;
                 let result = normalize_into(raw, &self.normalize, &mut buf)
-                    .and_then(|()| self.run(&buf, origin, now, true, out).map(|_| ()));
+                    .and_then(|()| self.run(&buf, origin, now, true, out, None).map(|_| ()));
                 self.normalized = buf;
                 result
             }
@@ -413,7 +448,8 @@ impl Evaluator {
     }
 
     /// One pass over `input`. With `as_ecs` false, or when the event turns out to be raw Okta
-    /// under `auto`, stops after reading and asks for normalization instead.
+    /// under `auto`, stops after reading and asks for normalization instead. `fed`: the input
+    /// is an alert fed back from the current event (only rules reading alerts see it).
     fn run<'o>(
         &mut self,
         input: &[u8],
@@ -421,6 +457,7 @@ impl Evaluator {
         now: DateTime<Utc>,
         as_ecs: bool,
         out: Option<&'o mut Vec<AlertOut>>,
+        fed: Option<&FedAlert>,
     ) -> Result<Reading<'o>, EventError> {
         let engine = &*self.engine;
         let auto = engine.settings.input_format == InputFormat::Auto;
@@ -434,13 +471,17 @@ impl Evaluator {
         let mut index: Option<bool> = None;
         let proceed = engine.queries.run(
             input,
-            origin.default_index,
+            // An alert's `data_stream.*` are its source's, not a data stream it is in.
+            origin.default_index.filter(|_| fed.is_none()),
             &mut self.scratch,
-            |view| as_ecs && !(auto && engine.is_raw_okta(view)),
+            |view| fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view))),
             |i, view| {
                 let Some(rule) = engine.rules.get(i) else {
                     return true;
                 };
+                if let Some(fed) = fed {
+                    return engine.feedback.as_ref().is_some_and(|p| p.admits(i, fed));
+                }
                 let known = *index.get_or_insert_with(|| {
                     engine.event_index(view, origin.default_index, index_buf)
                 });
@@ -459,11 +500,15 @@ impl Evaluator {
         };
         // Every event moves its partition's offset (replays are recognized by it), matched
         // or not; `None` = a replayed event, which stateful rules skip.
-        let part = if engine.has_stateful {
-            self.runtime.begin(origin)
-        } else {
-            None
+        let part = match fed {
+            // A fed-back alert belongs to its event's partition slot and offset (no `begin`).
+            Some(fed) => fed.part,
+            None if engine.has_stateful => self.runtime.begin(origin),
+            None => None,
         };
+        if fed.is_none() {
+            self.part = part;
+        }
         if let Some(part) = part {
             for (i, input) in self.threshold_inputs.drain(..) {
                 let rule = &engine.rules[i];
@@ -478,7 +523,17 @@ impl Evaluator {
             }
         }
         if !matched.is_empty() {
-            engine.build_alerts(input, origin, matched, now, out, &mut self.runtime, part)?;
+            let parent = fed.map(|f| &f.ancestor);
+            engine.build_alerts(
+                input,
+                origin,
+                parent,
+                matched,
+                now,
+                out,
+                &mut self.runtime,
+                part,
+            )?;
         }
         Ok(Reading::Done(()))
     }
@@ -535,6 +590,7 @@ impl Engine {
         &self,
         input: &[u8],
         origin: &EventOrigin<'_>,
+        parent: Option<&Ancestor>,
         matched: &[usize],
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
@@ -545,7 +601,10 @@ impl Engine {
         let event: Map<String, Value> =
             serde_json::from_slice(input).map_err(|e| EventError::NotJson(e.to_string()))?;
         let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
-        let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
+        let ancestor = match parent {
+            Some(parent) => parent.clone(),
+            None => ancestor_for(&event, origin.default_index, origin_ref),
+        };
         for &i in matched {
             let rule = &self.rules[i];
             if let Some(spec) = &rule.spec {
