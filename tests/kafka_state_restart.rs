@@ -262,3 +262,50 @@ fn sigkill_mid_stream_with_state_dir_gives_the_alerts_of_an_uninterrupted_run() 
         "alerts of an uninterrupted run, nothing else; missing {missing:?}, extra {extra:?}"
     );
 }
+
+#[test]
+fn a_partition_moving_to_a_second_instance_continues_from_its_snapshot() {
+    let names = Names::new("state-rebal");
+    create_topic(broker(), &names.input, PARTITIONS);
+    let dir = tempfile::tempdir().unwrap();
+    let ends = produce_all(broker(), &names.input, &workload());
+    let expected = alert_ids(&names, dir.path(), None);
+    // Two instances of one group sharing the state directory, as a deployment would.
+    let start = || {
+        let port = free_port();
+        let settings = parse_run(&run_args(&names, dir.path(), port)).unwrap();
+        let engine = rulestream::cli::run::build_engine(&settings).unwrap();
+        let factory = Arc::new(EngineFactory(Arc::new(engine)));
+        StageThread::start(
+            settings,
+            support::evaluator::slow(factory, Duration::from_millis(1)),
+        )
+    };
+    let first = start();
+    wait_until("first instance to make progress", T, || {
+        first.metrics.events_completed.get() >= 600
+    });
+    // Joining revokes partitions mid-stream: the one that moves is taken up by the second
+    // instance from the last snapshot the first wrote, and replayed from the offset committed
+    // with it.
+    let second = start();
+    let alerts = alerts_after_commit(&names, &ends, expected.len());
+    let second_consumed = second
+        .metrics
+        .events_consumed
+        .with_label_values(&[&names.input])
+        .get();
+    first.stop(T).expect("first stops");
+    second.stop(T).expect("second stops");
+    assert!(
+        second_consumed > 0,
+        "the second instance never got a partition: no rebalance"
+    );
+    let keys: BTreeSet<String> = alerts_by_key(&alerts).keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&keys).collect();
+    let extra: Vec<_> = keys.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "alerts of an uninterrupted run, nothing else; missing {missing:?}, extra {extra:?}"
+    );
+}

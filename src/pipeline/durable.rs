@@ -102,8 +102,8 @@ const MAX_PENDING: usize = 2;
 #[derive(Default)]
 struct Inner {
     parts: HashMap<TopicPartition, Part>,
-    /// Snapshots taken out of `pending` and being written right now.
-    writing: usize,
+    /// Partitions whose snapshot is being written right now (taken out of `pending`).
+    writing: Vec<TopicPartition>,
 }
 
 impl Inner {
@@ -130,8 +130,13 @@ pub struct StateGate {
     store: StateStore,
     inner: Mutex<Inner>,
     wake: Condvar,
+    /// Notified after each write (a revocation waits for the partition's write in progress).
+    written: Condvar,
     metrics: Arc<Metrics>,
 }
+
+/// How long a revocation waits for a snapshot write of the partition in progress.
+const REVOKE_WRITE_WAIT: Duration = Duration::from_secs(10);
 
 impl StateGate {
     pub fn new(store: StateStore, metrics: Arc<Metrics>) -> Arc<StateGate> {
@@ -139,6 +144,7 @@ impl StateGate {
             store,
             inner: Mutex::new(Inner::default()),
             wake: Condvar::new(),
+            written: Condvar::new(),
             metrics,
         })
     }
@@ -212,8 +218,25 @@ impl StateGate {
     /// The partition's assignment `epoch` ended: its waiting snapshots are dropped (their
     /// events will be redelivered to the next owner, which starts from the last snapshot
     /// written), and snapshots or offsets still arriving from that epoch are ignored.
+    ///
+    /// A write of the partition already in progress is waited for (bounded): called from the
+    /// rebalance callback, this keeps a late write of the old owner from replacing a newer
+    /// snapshot the next owner writes to a shared state directory.
     pub fn revoke(&self, tp: &TopicPartition, epoch: u64) {
         let mut inner = self.lock();
+        let deadline = Instant::now() + REVOKE_WRITE_WAIT;
+        while inner.writing.contains(tp) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                warn!(topic = %tp.0, partition = tp.1,
+                    "A state snapshot write is still running at revocation.");
+                break;
+            };
+            inner = self
+                .written
+                .wait_timeout(inner, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poison| poison.into_inner().0);
+        }
         let part = inner.parts.entry(tp.clone()).or_default();
         if part.epoch <= epoch {
             *part = Part {
@@ -227,7 +250,7 @@ impl StateGate {
     /// Snapshots waiting or being written (shutdown waits for none).
     pub fn busy(&self) -> usize {
         let inner = self.lock();
-        inner.writing + inner.parts.values().map(|p| p.pending.len()).sum::<usize>()
+        inner.writing.len() + inner.parts.values().map(|p| p.pending.len()).sum::<usize>()
     }
 
     /// Removes and returns, for each partition, the newest waiting snapshot that is writable
@@ -247,7 +270,7 @@ impl StateGate {
                 }
             }
         }
-        inner.writing += out.len();
+        inner.writing.extend(out.iter().map(|(tp, _)| tp.clone()));
         out
     }
 
@@ -259,7 +282,10 @@ impl StateGate {
             None => Ok(()),
         };
         let mut inner = self.lock();
-        inner.writing -= 1;
+        if let Some(i) = inner.writing.iter().position(|w| w == tp) {
+            inner.writing.swap_remove(i);
+        }
+        self.written.notify_all();
         match result {
             Ok(()) => {
                 self.metrics
@@ -513,16 +539,28 @@ mod tests {
     }
 
     #[test]
-    fn a_write_finishing_after_a_revocation_releases_nothing() {
+    fn a_revocation_waits_for_the_write_in_progress_and_releases_nothing() {
         let (gate, _dir) = gate();
         gate.submit(&tp(0), 1, 5, None, no_flush());
         gate.storable(vec![(tp(0), 5, 1)]);
         let writable = gate.take_writable();
         assert_eq!(writable.len(), 1);
+        let writer = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                for (tp, p) in writable {
+                    gate.write(&tp, p);
+                }
+            })
+        };
+        let started = Instant::now();
         gate.revoke(&tp(0), 1);
-        for (tp, p) in writable {
-            gate.write(&tp, p);
-        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(90),
+            "revoke returned before the write in progress finished"
+        );
+        writer.join().unwrap();
         assert_eq!(gate.storable(vec![(tp(0), 5, 2)]), vec![]);
         assert_eq!(gate.busy(), 0);
     }
