@@ -172,6 +172,18 @@ fn alert_ids(names: &Names, dir: &Path, restart_at: Option<usize>) -> BTreeSet<S
     ids
 }
 
+/// The alerts topic holds exactly the alerts of an uninterrupted run (duplicates only as the
+/// same alert).
+fn assert_uninterrupted(expected: &BTreeSet<String>, alerts: &[Output]) {
+    let keys: BTreeSet<String> = alerts_by_key(alerts).keys().cloned().collect();
+    let missing: Vec<_> = expected.difference(&keys).collect();
+    let extra: Vec<_> = keys.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "alerts of an uninterrupted run, nothing else; missing {missing:?}, extra {extra:?}"
+    );
+}
+
 fn rule_ids(alerts: &[Output]) -> BTreeSet<String> {
     alerts
         .iter()
@@ -250,17 +262,11 @@ fn sigkill_mid_stream_with_state_dir_gives_the_alerts_of_an_uninterrupted_run() 
     second.sigterm();
     assert!(second.wait(T).success(), "the second stage exits 0");
 
-    let keys: BTreeSet<String> = alerts_by_key(&alerts).keys().cloned().collect();
     assert_eq!(
         rule_ids(&alerts),
         BTreeSet::from(["new_terms".to_string(), "threshold".to_string()])
     );
-    let missing: Vec<_> = expected.difference(&keys).collect();
-    let extra: Vec<_> = keys.difference(&expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "alerts of an uninterrupted run, nothing else; missing {missing:?}, extra {extra:?}"
-    );
+    assert_uninterrupted(&expected, &alerts);
 }
 
 #[test]
@@ -301,11 +307,5 @@ fn a_partition_moving_to_a_second_instance_continues_from_its_snapshot() {
         second_consumed > 0,
         "the second instance never got a partition: no rebalance"
     );
-    let keys: BTreeSet<String> = alerts_by_key(&alerts).keys().cloned().collect();
-    let missing: Vec<_> = expected.difference(&keys).collect();
-    let extra: Vec<_> = keys.difference(&expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "alerts of an uninterrupted run, nothing else; missing {missing:?}, extra {extra:?}"
-    );
+    assert_uninterrupted(&expected, &alerts);
 }
