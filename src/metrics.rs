@@ -34,6 +34,8 @@ pub const STATEFUL_EVENTS: &str = "rulestream_stateful_events_total";
 pub const STATE_EVICTIONS: &str = "rulestream_state_evictions_total";
 /// State entries held, by `kind`: `threshold_groups`, `new_terms`, `suppression_groups`.
 pub const STATE_ENTRIES: &str = "rulestream_state_entries";
+/// Partition state snapshots written to `stateful.state_dir`, by result (`written`, `failed`).
+pub const STATE_SNAPSHOTS: &str = "rulestream_state_snapshots_total";
 
 /// Handles to every metric. Cheap to share (`Arc<Metrics>`); hot paths clone the child handles
 /// they need once (`with_label_values`) instead of resolving labels per event.
@@ -70,6 +72,8 @@ pub struct Metrics {
     pub state_evictions: IntCounterVec,
     /// State entries held (all workers), by kind.
     pub state_entries: IntGaugeVec,
+    /// Partition snapshots written (or failed) by the durable-state writer.
+    pub state_snapshots: IntCounterVec,
     /// The consumer holds a partition assignment.
     pub consumer_assigned: AtomicBool,
     /// The producer has reached the cluster.
@@ -127,6 +131,11 @@ impl Metrics {
             "Stateful-rule entries dropped, by reason.",
             &["reason"],
         );
+        let state_snapshots = counter_vec(
+            STATE_SNAPSHOTS,
+            "Partition state snapshots written to the state directory, by result.",
+            &["result"],
+        );
         let counter = |name: &str, help: &str| {
             reg(&registry, IntCounter::new(name, help).expect("valid opts"))
         };
@@ -182,6 +191,7 @@ impl Metrics {
             stateful_events,
             state_evictions,
             state_entries,
+            state_snapshots,
             events_consumed,
             events_evaluated,
             events_completed,
@@ -340,6 +350,7 @@ mod tests {
         m.consumer_lag.with_label_values(&["t", "0"]).set(3);
         m.end_to_end_latency.observe(0.01);
         m.add_stateful(&StatefulSample::default(), &StatefulSample::default());
+        m.state_snapshots.with_label_values(&["written"]).inc();
         let text = m.render();
         for name in [
             EVENTS_CONSUMED,
@@ -357,6 +368,7 @@ mod tests {
             STATEFUL_EVENTS,
             STATE_EVICTIONS,
             STATE_ENTRIES,
+            STATE_SNAPSHOTS,
         ] {
             assert!(
                 text.contains(&format!("# TYPE {name} ")),

@@ -117,7 +117,266 @@ static FIELDS: &[(&str, FieldType)] = &[
     ),
     // Not indexed (ECS: `index: false`).
     ("event.original", FieldType::NotIndexed),
+    // Kibana's security alerts index (`.alerts-security.alerts-*`, for rules that read alerts):
+    // the non-keyword fields of its mapping (security `alertsFieldMap` and the alerting
+    // framework's `alertFieldMap`); every other `kibana.*` leaf is a keyword (see KEYWORD_ROOTS).
+    ("kibana.alert.ancestors.depth", FieldType::Long),
+    ("kibana.alert.depth", FieldType::Long),
+    ("kibana.alert.group.index", FieldType::Long),
+    ("kibana.alert.intended_timestamp", FieldType::Date),
+    ("kibana.alert.last_detected", FieldType::Date),
+    ("kibana.alert.original_event.created", FieldType::Date),
+    ("kibana.alert.original_event.end", FieldType::Date),
+    ("kibana.alert.original_event.ingested", FieldType::Date),
+    ("kibana.alert.original_event.risk_score", FieldType::Double),
+    (
+        "kibana.alert.original_event.risk_score_norm",
+        FieldType::Double,
+    ),
+    ("kibana.alert.original_event.sequence", FieldType::Long),
+    ("kibana.alert.original_event.severity", FieldType::Long),
+    ("kibana.alert.original_event.start", FieldType::Date),
+    ("kibana.alert.original_time", FieldType::Date),
+    (
+        "kibana.alert.reason.text",
+        FieldType::TextOf("kibana.alert.reason"),
+    ),
+    ("kibana.alert.risk_score", FieldType::Double),
+    ("kibana.alert.rule.created_at", FieldType::Date),
+    ("kibana.alert.rule.execution.timestamp", FieldType::Date),
+    ("kibana.alert.rule.updated_at", FieldType::Date),
+    ("kibana.alert.start", FieldType::Date),
+    ("kibana.alert.suppression.docs_count", FieldType::Long),
+    ("kibana.alert.suppression.end", FieldType::Date),
+    ("kibana.alert.suppression.start", FieldType::Date),
+    (
+        "kibana.alert.threshold_result.cardinality.value",
+        FieldType::Long,
+    ),
+    ("kibana.alert.threshold_result.count", FieldType::Long),
+    ("kibana.alert.threshold_result.from", FieldType::Date),
 ];
+
+/// `signal.*` field aliases of Kibana's alerts index: the 7.x signal field names, kept so that
+/// rules and searches written for `.siem-signals-*` still work (`getAliasesFieldMap` maps each
+/// to `type: alias, path: <kibana.alert.* field>`). Elasticsearch answers a query on an alias
+/// from its target field; the alias has no value of its own. Source:
+/// `x-pack/plugins/security_solution/server/lib/detection_engine/routes/index/signal_aad_mapping.json`
+/// @ `d53e2e1fc4638229e75642ee1aa428ac7aac2071`. Sorted by alias.
+static ALIASES: &[(&str, &str)] = &[
+    ("signal.ancestors.depth", "kibana.alert.ancestors.depth"),
+    ("signal.ancestors.id", "kibana.alert.ancestors.id"),
+    ("signal.ancestors.index", "kibana.alert.ancestors.index"),
+    ("signal.ancestors.type", "kibana.alert.ancestors.type"),
+    ("signal.depth", "kibana.alert.depth"),
+    ("signal.group.id", "kibana.alert.group.id"),
+    ("signal.group.index", "kibana.alert.group.index"),
+    (
+        "signal.original_event.action",
+        "kibana.alert.original_event.action",
+    ),
+    (
+        "signal.original_event.category",
+        "kibana.alert.original_event.category",
+    ),
+    (
+        "signal.original_event.code",
+        "kibana.alert.original_event.code",
+    ),
+    (
+        "signal.original_event.created",
+        "kibana.alert.original_event.created",
+    ),
+    (
+        "signal.original_event.dataset",
+        "kibana.alert.original_event.dataset",
+    ),
+    (
+        "signal.original_event.duration",
+        "kibana.alert.original_event.duration",
+    ),
+    (
+        "signal.original_event.end",
+        "kibana.alert.original_event.end",
+    ),
+    (
+        "signal.original_event.hash",
+        "kibana.alert.original_event.hash",
+    ),
+    ("signal.original_event.id", "kibana.alert.original_event.id"),
+    (
+        "signal.original_event.kind",
+        "kibana.alert.original_event.kind",
+    ),
+    (
+        "signal.original_event.module",
+        "kibana.alert.original_event.module",
+    ),
+    (
+        "signal.original_event.outcome",
+        "kibana.alert.original_event.outcome",
+    ),
+    (
+        "signal.original_event.provider",
+        "kibana.alert.original_event.provider",
+    ),
+    (
+        "signal.original_event.reason",
+        "kibana.alert.original_event.reason",
+    ),
+    (
+        "signal.original_event.risk_score",
+        "kibana.alert.original_event.risk_score",
+    ),
+    (
+        "signal.original_event.risk_score_norm",
+        "kibana.alert.original_event.risk_score_norm",
+    ),
+    (
+        "signal.original_event.sequence",
+        "kibana.alert.original_event.sequence",
+    ),
+    (
+        "signal.original_event.severity",
+        "kibana.alert.original_event.severity",
+    ),
+    (
+        "signal.original_event.start",
+        "kibana.alert.original_event.start",
+    ),
+    (
+        "signal.original_event.timezone",
+        "kibana.alert.original_event.timezone",
+    ),
+    (
+        "signal.original_event.type",
+        "kibana.alert.original_event.type",
+    ),
+    ("signal.original_time", "kibana.alert.original_time"),
+    ("signal.reason", "kibana.alert.reason"),
+    ("signal.rule.author", "kibana.alert.rule.author"),
+    (
+        "signal.rule.building_block_type",
+        "kibana.alert.building_block_type",
+    ),
+    ("signal.rule.created_at", "kibana.alert.rule.created_at"),
+    ("signal.rule.created_by", "kibana.alert.rule.created_by"),
+    ("signal.rule.description", "kibana.alert.rule.description"),
+    ("signal.rule.enabled", "kibana.alert.rule.enabled"),
+    (
+        "signal.rule.false_positives",
+        "kibana.alert.rule.false_positives",
+    ),
+    ("signal.rule.from", "kibana.alert.rule.from"),
+    ("signal.rule.id", "kibana.alert.rule.uuid"),
+    ("signal.rule.immutable", "kibana.alert.rule.immutable"),
+    ("signal.rule.interval", "kibana.alert.rule.interval"),
+    ("signal.rule.license", "kibana.alert.rule.license"),
+    ("signal.rule.max_signals", "kibana.alert.rule.max_signals"),
+    ("signal.rule.name", "kibana.alert.rule.name"),
+    ("signal.rule.note", "kibana.alert.rule.note"),
+    ("signal.rule.references", "kibana.alert.rule.references"),
+    ("signal.rule.risk_score", "kibana.alert.risk_score"),
+    ("signal.rule.rule_id", "kibana.alert.rule.rule_id"),
+    (
+        "signal.rule.rule_name_override",
+        "kibana.alert.rule.rule_name_override",
+    ),
+    ("signal.rule.severity", "kibana.alert.severity"),
+    ("signal.rule.tags", "kibana.alert.rule.tags"),
+    (
+        "signal.rule.threat.framework",
+        "kibana.alert.rule.threat.framework",
+    ),
+    (
+        "signal.rule.threat.tactic.id",
+        "kibana.alert.rule.threat.tactic.id",
+    ),
+    (
+        "signal.rule.threat.tactic.name",
+        "kibana.alert.rule.threat.tactic.name",
+    ),
+    (
+        "signal.rule.threat.tactic.reference",
+        "kibana.alert.rule.threat.tactic.reference",
+    ),
+    (
+        "signal.rule.threat.technique.id",
+        "kibana.alert.rule.threat.technique.id",
+    ),
+    (
+        "signal.rule.threat.technique.name",
+        "kibana.alert.rule.threat.technique.name",
+    ),
+    (
+        "signal.rule.threat.technique.reference",
+        "kibana.alert.rule.threat.technique.reference",
+    ),
+    (
+        "signal.rule.threat.technique.subtechnique.id",
+        "kibana.alert.rule.threat.technique.subtechnique.id",
+    ),
+    (
+        "signal.rule.threat.technique.subtechnique.name",
+        "kibana.alert.rule.threat.technique.subtechnique.name",
+    ),
+    (
+        "signal.rule.threat.technique.subtechnique.reference",
+        "kibana.alert.rule.threat.technique.subtechnique.reference",
+    ),
+    ("signal.rule.timeline_id", "kibana.alert.rule.timeline_id"),
+    (
+        "signal.rule.timeline_title",
+        "kibana.alert.rule.timeline_title",
+    ),
+    (
+        "signal.rule.timestamp_override",
+        "kibana.alert.rule.timestamp_override",
+    ),
+    ("signal.rule.to", "kibana.alert.rule.to"),
+    ("signal.rule.type", "kibana.alert.rule.type"),
+    ("signal.rule.updated_at", "kibana.alert.rule.updated_at"),
+    ("signal.rule.updated_by", "kibana.alert.rule.updated_by"),
+    ("signal.rule.version", "kibana.alert.rule.version"),
+    ("signal.status", "kibana.alert.workflow_status"),
+    (
+        "signal.threshold_result.cardinality.field",
+        "kibana.alert.threshold_result.cardinality.field",
+    ),
+    (
+        "signal.threshold_result.cardinality.value",
+        "kibana.alert.threshold_result.cardinality.value",
+    ),
+    (
+        "signal.threshold_result.count",
+        "kibana.alert.threshold_result.count",
+    ),
+    (
+        "signal.threshold_result.from",
+        "kibana.alert.threshold_result.from",
+    ),
+    (
+        "signal.threshold_result.terms.field",
+        "kibana.alert.threshold_result.terms.field",
+    ),
+    (
+        "signal.threshold_result.terms.value",
+        "kibana.alert.threshold_result.terms.value",
+    ),
+];
+
+/// The field a query on `path` reads: the target of a field alias (`signal.rule.threat.tactic.name`
+/// → `kibana.alert.rule.threat.tactic.name`), else `None` (the field itself). Compilers call this
+/// before choosing a field's slot and type, as Elasticsearch resolves aliases at query time.
+pub fn resolve_alias(path: &str) -> Option<&'static str> {
+    if !path.starts_with("signal.") {
+        return None;
+    }
+    ALIASES
+        .binary_search_by(|(alias, _)| (*alias).cmp(path))
+        .ok()
+        .map(|i| ALIASES[i].1)
+}
 
 /// Fields mapped `flattened`: the field itself and every path below it.
 static FLATTENED_ROOTS: &[&str] = &[
@@ -135,6 +394,7 @@ static KEYWORD_ROOTS: &[&str] = &[
     "ecs",
     "event",
     "host",
+    "kibana",
     "okta",
     "related",
     "source",
@@ -207,5 +467,51 @@ mod tests {
             flattened_root("okta.debug_context.debug_data.flattened.grantType"),
             Some("okta.debug_context.debug_data.flattened")
         );
+    }
+
+    #[test]
+    fn alert_fields_have_the_alerts_index_types() {
+        assert_eq!(field_type("kibana.alert.severity"), KEYWORD);
+        assert_eq!(field_type("kibana.alert.rule.rule_id"), KEYWORD);
+        assert_eq!(field_type("kibana.alert.rule.threat.tactic.name"), KEYWORD);
+        assert_eq!(field_type("kibana.alert.risk_score"), FieldType::Double);
+        assert_eq!(field_type("kibana.alert.depth"), FieldType::Long);
+        assert_eq!(field_type("kibana.alert.original_time"), FieldType::Date);
+        assert_eq!(
+            field_type("kibana.alert.reason.text"),
+            FieldType::TextOf("kibana.alert.reason")
+        );
+    }
+
+    #[test]
+    fn signal_aliases_resolve_to_their_kibana_alert_targets() {
+        assert!(
+            ALIASES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted for the binary search"
+        );
+        assert_eq!(
+            resolve_alias("signal.rule.threat.tactic.name"),
+            Some("kibana.alert.rule.threat.tactic.name")
+        );
+        // Renamed targets, not a plain prefix swap.
+        assert_eq!(
+            resolve_alias("signal.rule.id"),
+            Some("kibana.alert.rule.uuid")
+        );
+        assert_eq!(
+            resolve_alias("signal.status"),
+            Some("kibana.alert.workflow_status")
+        );
+        assert_eq!(
+            resolve_alias("signal.rule.severity"),
+            Some("kibana.alert.severity")
+        );
+        assert_eq!(
+            resolve_alias("signal.rule.query"),
+            None,
+            "not an alias in 8.x"
+        );
+        assert_eq!(resolve_alias("kibana.alert.severity"), None);
+        assert_eq!(resolve_alias("signal"), None);
     }
 }

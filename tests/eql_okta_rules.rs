@@ -2,7 +2,8 @@
 //! constructed ECS event streams: each fires on the stream it describes and stays silent on
 //! the near-misses (runs − 1 events, out of span, `until` first, the missing event present).
 //! The two alert-reading rules get alert-shaped documents (no `data_stream.*`, index
-//! `.alerts-security.alerts-default`). Also: a sequence survives a restart mid-way.
+//! `.alerts-security.alerts-default`; `signal.*` fields read through their `kibana.alert.*`
+//! alias targets, as in Elasticsearch's alerts index). Also: a sequence survives a restart mid-way.
 
 #![allow(clippy::unwrap_used)] // Tests may panic on bad fixtures.
 
@@ -367,7 +368,11 @@ fn stolen_credentials_after_mfa_reset() {
             &[
                 ("host.os.type", json!("windows")),
                 ("user.name", json!("jdoe")),
-                ("signal.rule.threat.tactic.name", json!("Credential Access")),
+                // Read through the `signal.rule.threat.tactic.name` field alias.
+                (
+                    "kibana.alert.rule.threat",
+                    json!([{"framework": "MITRE ATT&CK", "tactic": {"id": "TA0006", "name": "Credential Access"}}]),
+                ),
             ],
         );
         (doc, Some(ALERTS_INDEX))

@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
-
-use clap::Parser;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -27,17 +27,6 @@ fn yaml_to_json(path: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("json from python")
-}
-
-#[derive(clap::Parser)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(clap::Subcommand)]
-enum Cmd {
-    Run(rulestream::config::RunArgs),
 }
 
 #[test]
@@ -59,9 +48,8 @@ fn compose_runs_a_valid_rulestream_command_scraped_by_prometheus() {
         .iter()
         .map(|a| a.as_str().expect("string arg").to_string())
         .collect();
-    let cli = Cli::try_parse_from(std::iter::once("rulestream".to_string()).chain(args))
-        .expect("compose command parses as `rulestream run`");
-    let Cmd::Run(mut run) = cli.cmd;
+    let mut run =
+        support::child::parse_run_args(&args).expect("compose command parses as `rulestream run`");
     assert_eq!(
         run.config.as_deref(),
         Some(Path::new("/etc/rulestream/rulestream.toml"))

@@ -285,14 +285,7 @@ fn a_second_instance_joining_mid_stream_loses_nothing() {
     // Joining revokes the first instance's partitions mid-stream: what it finished is
     // committed, what it had in flight is redelivered to whichever instance owns it next.
     let second = StageThread::start(settings(&names, free_port(), extra), slow());
-    wait_committed(broker(), &names.group, &names.input, &ends, T);
-    let alerts = read_topic(
-        broker(),
-        &names.alerts,
-        expected.len(),
-        Duration::from_secs(1),
-        T,
-    );
+    let alerts = alerts_after_commit(&names, &ends, expected.len());
     let both = first.metrics.events_completed.get() + second.metrics.events_completed.get();
     let second_consumed = second
         .metrics

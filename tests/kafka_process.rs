@@ -12,163 +12,60 @@
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Child, Command, ExitStatus};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use support::child::{child_main, delay_from_env, parse_run, stage_args, Stage};
 use support::*;
 
 const T: Duration = Duration::from_secs(60);
-const ARGS_VAR: &str = "RULESTREAM_STAGE_CHILD_ARGS";
 const DELAY_VAR: &str = "RULESTREAM_STAGE_CHILD_DELAY_US";
 
-#[derive(clap::Parser)]
-#[command(name = "rulestream")]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(clap::Subcommand)]
-enum Cmd {
-    Run(rulestream::config::RunArgs),
-}
-
-/// Child-process entry. Run by the other tests with `RULESTREAM_STAGE_CHILD_ARGS` set (the
-/// `rulestream run` arguments, separated by U+001F). Without it, this checks the command-line
-/// contract of `rulestream run` instead, so it is never an empty test.
+/// Child-process entry (see `support::child`): the real pipeline with the seed rule, each
+/// evaluation slowed by `RULESTREAM_STAGE_CHILD_DELAY_US`. Without the child variables, this
+/// checks the command-line contract of `rulestream run` instead, so it is never an empty test.
 #[test]
 fn stage_child_entry() {
-    let Ok(args) = std::env::var(ARGS_VAR) else {
-        let cli = Cli::try_parse_from([
-            "rulestream",
-            "run",
-            "--brokers",
-            "b:1",
-            "--group-id",
-            "g",
-            "--input-topic",
-            "a",
-            "--input-topic",
-            "b",
-            "--alerts-topic",
-            "al",
-            "--dead-letter-topic",
-            "dl",
-            "--rules",
-            "r1",
-            "--rules",
-            "r2",
-            "--metrics-addr",
-            "127.0.0.1:1",
-            "--workers",
-            "3",
-            "--log-format",
-            "json",
-        ])
-        .expect("documented flags parse");
-        let Cmd::Run(run) = cli.cmd;
-        let s = rulestream::config::Settings::load(&run).expect("flags alone are enough");
-        assert_eq!(s.kafka.input_topics, ["a", "b"]);
-        assert_eq!(s.kafka.dead_letter_topic.as_deref(), Some("dl"));
-        assert_eq!(s.rules.len(), 2);
-        assert_eq!(s.pipeline.workers, 3);
-        assert_eq!(s.log_format, rulestream::config::LogFormat::Json);
-        return;
-    };
-    let argv = std::iter::once("rulestream").chain(args.split('\u{1f}'));
-    let Cmd::Run(run) = Cli::parse_from(argv).cmd;
-    // Die with the test that started us, even if it is killed.
-    let parent = std::os::unix::process::parent_id();
-    std::thread::spawn(move || loop {
-        if std::os::unix::process::parent_id() != parent {
-            std::process::exit(3);
+    let ran = child_main(|_| {
+        let delay = delay_from_env(DELAY_VAR);
+        if delay > Duration::ZERO {
+            support::evaluator::slow_evaluator_factory(delay)
+        } else {
+            test_evaluator_factory()
         }
-        std::thread::sleep(Duration::from_millis(200));
     });
-    let code = match rulestream::config::Settings::load(&run) {
-        Err(e) => {
-            eprintln!("error: {e}");
-            2
-        }
-        Ok(settings) => {
-            rulestream::pipeline::init_tracing(settings.log_format);
-            let delay: u64 = std::env::var(DELAY_VAR)
-                .ok()
-                .and_then(|d| d.parse().ok())
-                .unwrap_or(0);
-            let factory = if delay > 0 {
-                support::evaluator::slow_evaluator_factory(Duration::from_micros(delay))
-            } else {
-                test_evaluator_factory()
-            };
-            match rulestream::pipeline::run(settings, factory) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    rulestream::config::exit_code(&e)
-                }
-            }
-        }
-    };
-    std::process::exit(code);
-}
-
-/// A stage child process; SIGKILLed on drop so a failing test leaves nothing running.
-struct Stage {
-    child: Child,
-    port: u16,
-}
-
-impl Stage {
-    fn metric(&self, name: &str) -> f64 {
-        let (status, body) = http_get(&format!("127.0.0.1:{}", self.port), "/metrics");
-        assert_eq!(status, 200);
-        metric(&body, name, "")
-    }
-
-    fn wait_metric(&self, name: &str, at_least: f64) {
-        let deadline = Instant::now() + T;
-        loop {
-            let ok = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.metric(name) >= at_least;
-            if ok {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{name} never reached {at_least}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill -TERM failed");
-    }
-
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "stage did not exit within {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Stage {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    assert!(!ran, "child_main exits the process");
+    let s = parse_run(&[
+        "run",
+        "--brokers",
+        "b:1",
+        "--group-id",
+        "g",
+        "--input-topic",
+        "a",
+        "--input-topic",
+        "b",
+        "--alerts-topic",
+        "al",
+        "--dead-letter-topic",
+        "dl",
+        "--rules",
+        "r1",
+        "--rules",
+        "r2",
+        "--metrics-addr",
+        "127.0.0.1:1",
+        "--workers",
+        "3",
+        "--log-format",
+        "json",
+    ])
+    .expect("documented flags parse, and flags alone are enough");
+    assert_eq!(s.kafka.input_topics, ["a", "b"]);
+    assert_eq!(s.kafka.dead_letter_topic.as_deref(), Some("dl"));
+    assert_eq!(s.rules.len(), 2);
+    assert_eq!(s.pipeline.workers, 3);
+    assert_eq!(s.log_format, rulestream::config::LogFormat::Json);
 }
 
 /// Starts `rulestream run` for `names` as a child process; `delay_us` slows each evaluation.
@@ -183,37 +80,13 @@ fn spawn_stage(names: &Names, dir: &std::path::Path, delay_us: u64) -> Stage {
     )
     .expect("write config");
     let port = free_port();
-    let args = [
-        "run".to_string(),
-        "--config".into(),
-        config.display().to_string(),
-        "--brokers".into(),
-        broker().to_string(),
-        "--group-id".into(),
-        names.group.clone(),
-        "--input-topic".into(),
-        names.input.clone(),
-        "--alerts-topic".into(),
-        names.alerts.clone(),
-        "--dead-letter-topic".into(),
-        names.dead.clone(),
-        "--metrics-addr".into(),
-        format!("127.0.0.1:{port}"),
-    ];
-    let child = Command::new(std::env::current_exe().expect("test binary path"))
-        .args([
-            "--exact",
-            "stage_child_entry",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(ARGS_VAR, args.join("\u{1f}"))
-        .env(DELAY_VAR, delay_us.to_string())
-        .env("RUST_LOG", "warn,rulestream=info")
-        .spawn()
-        .expect("spawn stage child");
-    Stage { child, port }
+    let args = stage_args(names, &config.display().to_string(), port);
+    Stage::spawn(
+        "stage_child_entry",
+        &args,
+        &[(DELAY_VAR, delay_us.to_string())],
+        port,
+    )
 }
 
 /// Runs a fresh stage (no delay) until every input offset is committed, reads the alerts
@@ -225,32 +98,13 @@ fn finish_topic_with_second_stage(
     expected_alerts: usize,
 ) -> Vec<Output> {
     let mut second = spawn_stage(names, dir, 0);
-    wait_committed(broker(), &names.group, &names.input, ends, T);
-    let alerts = read_topic(
-        broker(),
-        &names.alerts,
-        expected_alerts,
-        Duration::from_secs(1),
-        T,
-    );
+    let alerts = alerts_after_commit(names, ends, expected_alerts);
     second.sigterm();
     assert!(
         second.wait(T).success(),
         "the second stage exits 0 on SIGTERM"
     );
     alerts
-}
-
-/// Alert keys → payloads; panics if one key carries two different documents.
-fn alerts_by_key(alerts: &[Output]) -> HashMap<String, Vec<u8>> {
-    let mut by_key: HashMap<String, Vec<u8>> = HashMap::new();
-    for a in alerts {
-        let key = a.key.clone().expect("alerts have keys");
-        if let Some(prev) = by_key.insert(key.clone(), a.payload.clone()) {
-            assert_same_alert(&key, &prev, &a.payload);
-        }
-    }
-    by_key
 }
 
 #[test]
@@ -356,43 +210,15 @@ fn the_rulestream_binary_runs_the_stage_end_to_end() {
     let port = free_port();
     let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let child = Command::new(env!("CARGO_BIN_EXE_rulestream"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "--brokers",
-            broker(),
-            "--group-id",
-            &names.group,
-            "--input-topic",
-            &names.input,
-        ])
-        .args([
-            "--alerts-topic",
-            &names.alerts,
-            "--dead-letter-topic",
-            &names.dead,
-        ])
+        .args(stage_args(&names, &config.display().to_string(), port))
         .arg("--rules")
         .arg(&rules)
-        .args([
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-            "--log-format",
-            "json",
-        ])
+        .args(["--log-format", "json"])
         .env("RUST_LOG", "warn,rulestream=info")
         .spawn()
         .expect("spawn rulestream");
     let mut stage = Stage { child, port };
-    wait_committed(broker(), &names.group, &names.input, &ends, T);
-    let alerts = read_topic(
-        broker(),
-        &names.alerts,
-        expected.len(),
-        Duration::from_secs(1),
-        T,
-    );
+    let alerts = alerts_after_commit(&names, &ends, expected.len());
     assert_eq!(stage.metric("rulestream_events_consumed_total"), 500.0);
     stage.sigterm();
     assert!(stage.wait(T).success(), "exits 0 on SIGTERM");

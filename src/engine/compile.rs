@@ -225,7 +225,9 @@ fn field_clause(
             tests: Box::new(tests_by_type(clause)),
         });
     }
+    // A field alias (`signal.rule.id`) is answered from its target field, as Elasticsearch does.
     let path = field.text();
+    let path = schema::resolve_alias(&path).map_or(path, str::to_string);
     let field_type = schema::field_type(&path);
     let slot = match field_type {
         FieldType::TextOf(parent) => plan.field(parent),

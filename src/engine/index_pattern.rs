@@ -6,18 +6,26 @@
 //! `logs-okta.system-default`), or a name configured for its source (`--index`, or the input
 //! topic's `index` in the config). An event with neither is seen only by rules without index
 //! patterns.
+//!
+//! Alerts fed back to the rules (`super::feedback`) are in Kibana's alerts index, which is
+//! *hidden*: Elasticsearch expands a wildcard to hidden indices and aliases only when the pattern
+//! starts with `.` (Kibana's rule searches use the default `expand_wildcards: open`), so
+//! `.alerts-security.*` reads alerts while `*` and `logs-*` do not ([`IndexPatterns::admits_hidden`]).
 
 use super::wildcard::Wildcard;
 
 #[derive(Debug, Clone)]
 pub struct IndexPatterns {
-    include: Vec<Wildcard>,
+    /// Each pattern with whether it may name a hidden index: an exact name, or a wildcard that
+    /// starts with `.`.
+    include: Vec<(Wildcard, bool)>,
     exclude: Vec<Wildcard>,
     /// No patterns at all: the rule sees every event.
     unrestricted: bool,
 }
 
 impl IndexPatterns {
+    /// The patterns of one rule's `index` list (entries may hold several, comma-separated).
     pub fn new(patterns: &[String]) -> Self {
         let mut include = Vec::new();
         let mut exclude = Vec::new();
@@ -33,7 +41,10 @@ impl IndexPatterns {
             }
             match pattern.strip_prefix('-') {
                 Some(excluded) => exclude.push(compile(excluded)),
-                None => include.push(compile(pattern)),
+                None => {
+                    let hidden = pattern.starts_with('.') || !pattern.contains('*');
+                    include.push((compile(pattern), hidden));
+                }
             }
         }
         IndexPatterns {
@@ -49,8 +60,23 @@ impl IndexPatterns {
             return true;
         }
         let Some(index) = index else { return false };
-        self.include.iter().any(|p| p.matches(index))
+        self.include.iter().any(|(p, _)| p.matches(index))
             && !self.exclude.iter().any(|p| p.matches(index))
+    }
+
+    /// Whether the rule reads the hidden index (or alias) `name`, as Elasticsearch resolves the
+    /// patterns with `expand_wildcards: open`: only a pattern naming it exactly or a wildcard
+    /// starting with `.` reaches a hidden name (elastic/elasticsearch#50452: "Wildcard expansion
+    /// will not return hidden indices by default unless the wildcard pattern begins with a
+    /// `.`"). A rule without patterns reads Kibana's default index setting (`logs-*`,
+    /// `filebeat-*` …), which names no hidden index.
+    pub fn admits_hidden(&self, name: &str) -> bool {
+        !self.unrestricted
+            && self
+                .include
+                .iter()
+                .any(|(p, hidden)| *hidden && p.matches(name))
+            && !self.exclude.iter().any(|p| p.matches(name))
     }
 }
 
@@ -83,5 +109,43 @@ mod tests {
             "no patterns: every event"
         );
         assert!(!IndexPatterns::new(&["remote:logs-*".into()]).admits(Some("logs-x")));
+    }
+
+    #[test]
+    fn hidden_alerts_indices_need_a_dot_pattern_or_their_exact_name() {
+        let alias = ".alerts-security.alerts-default";
+        let cases: &[(&[&str], bool)] = &[
+            (&[".alerts-security.*"], true),
+            (&[".alerts-*"], true),
+            (&[".alerts-security.alerts-default"], true),
+            (&["filebeat-*", "logs-okta*", ".alerts-security.*"], true),
+            // Wildcards not starting with `.` do not expand to hidden names.
+            (&["*"], false),
+            (&["logs-*"], false),
+            (&["*alerts-security*"], false),
+            (&["logs-*", "*"], false),
+            // No patterns: Kibana's default index setting, which holds no hidden index.
+            (&[], false),
+            // Another space's alerts.
+            (&[".alerts-security.alerts-other"], false),
+            (
+                &[".alerts-security.*,-.alerts-security.alerts-default"],
+                false,
+            ),
+            (
+                &[".alerts-security.*", "-.alerts-security.alerts-default"],
+                false,
+            ),
+        ];
+        for (patterns, expected) in cases {
+            let p: Vec<String> = patterns.iter().map(|s| s.to_string()).collect();
+            assert_eq!(
+                IndexPatterns::new(&p).admits_hidden(alias),
+                *expected,
+                "{patterns:?}"
+            );
+        }
+        // `*` still reads ordinary indices.
+        assert!(IndexPatterns::new(&["*".into()]).admits(Some("logs-okta.system-default")));
     }
 }

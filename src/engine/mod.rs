@@ -7,6 +7,7 @@
 pub mod compile;
 pub mod dates;
 pub mod features;
+pub mod feedback;
 pub mod index_pattern;
 pub mod matcher;
 pub mod predicate;

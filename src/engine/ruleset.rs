@@ -6,21 +6,26 @@
 //! index patterns and query are tested → only for matches is the whole event parsed and an
 //! alert built.
 
+mod eql;
+
 use std::sync::Arc;
+
+use eql::{add_eql_rules, compile_eql_rule, is_eql, stored_event};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::compile::{compile, CompileError};
+use super::feedback::{self, FedAlert, FeedbackPlan};
 use super::index_pattern::IndexPatterns;
 use super::matcher::{QuerySet, Scratch};
-use super::sequence::{EqlHits, EqlIndex, EqlQuery, StoredEvent};
+use super::sequence::{EqlHits, EqlIndex};
 use super::stateful::{
     RuleKind, RuleRef, RuleSpec, Runtime, StateError, StatefulSettings, StatefulStats,
     ThresholdInput, ThresholdValues,
 };
 use super::{AlertOut, EventError, EventOrigin};
-use crate::alert::{ancestor_for, AlertContext, RuleTemplate};
+use crate::alert::{ancestor_for, AlertContext, Ancestor, RuleTemplate};
 use crate::event::{EventView, FieldPlan, SlotId};
 use crate::kql;
 use crate::okta::{self, InputFormat, NormalizeOptions};
@@ -144,6 +149,8 @@ pub struct Engine {
     has_stateful: bool,
     /// The EQL rules' conditions (their rules follow the KQL rules in `rules`).
     eql: EqlIndex,
+    /// Rules that read alerts (`.alerts-security.*`); `None` when none does (no feedback work).
+    feedback: Option<FeedbackPlan>,
 }
 
 impl Engine {
@@ -199,6 +206,14 @@ impl Engine {
         let eql = add_eql_rules(eql_rules, &mut compiled, &mut plan, &settings, preferred);
         let queries = QuerySet::new(plan, exprs, Some(preferred));
         let has_stateful = compiled.iter().any(|r| r.spec.is_some());
+        let feedback = FeedbackPlan::new(
+            compiled.iter().map(|r| feedback::RuleInfo {
+                patterns: &r.indices,
+                template: &r.template,
+                stateful: r.spec.is_some(),
+            }),
+            &settings.alert.space_id,
+        );
         (
             Engine {
                 queries,
@@ -209,6 +224,7 @@ impl Engine {
                 stateful,
                 has_stateful,
                 eql,
+                feedback,
             },
             statuses,
         )
@@ -229,6 +245,7 @@ impl Engine {
             stateful: StatefulSettings::default(),
             has_stateful: false,
             eql: EqlIndex::default(),
+            feedback: None,
         })
     }
 
@@ -249,6 +266,12 @@ impl Engine {
     /// Whether any rule keeps state (threshold, new_terms, suppression, EQL sequences).
     pub fn has_stateful_rules(&self) -> bool {
         self.has_stateful
+    }
+
+    /// How many rules read alerts (their patterns reach `.alerts-security.alerts-<space>`):
+    /// with none, alerts are never fed back (see [`super::feedback`]).
+    pub fn alert_reader_count(&self) -> usize {
+        self.feedback.as_ref().map_or(0, FeedbackPlan::reader_count)
     }
 
     /// A per-worker evaluator with its own buffers. When the state directory cannot be opened
@@ -283,6 +306,7 @@ impl Engine {
             eql_hits: EqlHits::default(),
             eql_candidates: Vec::new(),
             eql_index: String::new(),
+            part: None,
         }
     }
 }
@@ -365,6 +389,8 @@ pub struct Evaluator {
     eql_candidates: Vec<u32>,
     /// The current event's index name for EQL rules' index patterns (reused buffer).
     eql_index: String,
+    /// Stateful partition slot of the current input event, for the alerts fed back from it.
+    part: Option<usize>,
 }
 
 impl Evaluator {
@@ -413,7 +439,20 @@ impl Evaluator {
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
-        self.read(raw, origin, now, Some(out))
+        let first = out.len();
+        self.read(raw, origin, now, Some(out))?;
+        // Alerts on alerts: only when some rule reads alerts and this event alerted.
+        if self.engine.feedback.is_some() && out.len() > first {
+            let engine = Arc::clone(&self.engine);
+            if let Some(plan) = &engine.feedback {
+                let part = self.part;
+                feedback::offer(plan, first, part, out, |doc, fed, out| {
+                    self.run(doc, origin, now, true, Some(out), Some(fed))
+                        .map(|_| ())
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Reads (normalizing raw Okta input first), matches, and builds alerts into `out` if given.
@@ -425,13 +464,13 @@ impl Evaluator {
         out: Option<&mut Vec<AlertOut>>,
     ) -> Result<(), EventError> {
         let format = self.engine.settings.input_format;
-        match self.run(raw, origin, now, format != InputFormat::Okta, out)? {
+        match self.run(raw, origin, now, format != InputFormat::Okta, out, None)? {
             Reading::Done(()) => Ok(()),
             Reading::RawOkta(out) => {
                 let mut buf = std::mem::take(&mut self.normalized);
                 self.normalize.now = now;
                 let result = normalize_into(raw, &self.normalize, &mut buf)
-                    .and_then(|()| self.run(&buf, origin, now, true, out).map(|_| ()));
+                    .and_then(|()| self.run(&buf, origin, now, true, out, None).map(|_| ()));
                 self.normalized = buf;
                 result
             }
@@ -439,7 +478,8 @@ impl Evaluator {
     }
 
     /// One pass over `input`. With `as_ecs` false, or when the event turns out to be raw Okta
-    /// under `auto`, stops after reading and asks for normalization instead.
+    /// under `auto`, stops after reading and asks for normalization instead. `fed`: the input
+    /// is an alert fed back from the current event (only rules reading alerts see it).
     fn run<'o>(
         &mut self,
         input: &[u8],
@@ -447,6 +487,7 @@ impl Evaluator {
         now: DateTime<Utc>,
         as_ecs: bool,
         out: Option<&'o mut Vec<AlertOut>>,
+        fed: Option<&FedAlert>,
     ) -> Result<Reading<'o>, EventError> {
         let engine = &*self.engine;
         let auto = engine.settings.input_format == InputFormat::Auto;
@@ -471,10 +512,11 @@ impl Evaluator {
         let runtime = &self.runtime;
         let proceed = engine.queries.run(
             input,
-            origin.default_index,
+            // An alert's `data_stream.*` are its source's, not a data stream it is in.
+            origin.default_index.filter(|_| fed.is_none()),
             &mut self.scratch,
             |view| {
-                let pass = as_ecs && !(auto && engine.is_raw_okta(view));
+                let pass = fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view)));
                 if pass && !engine.eql.is_empty() {
                     let open = |i: usize| {
                         engine
@@ -483,7 +525,7 @@ impl Evaluator {
                             .is_some_and(|r| runtime.sequences_open(&r.rule.rule_id))
                     };
                     let bufs = (eql_index, eql_candidates, eql_hits);
-                    engine.run_eql(view, origin, open, tick_after, bufs);
+                    engine.run_eql(view, origin, fed, open, tick_after, bufs);
                 }
                 pass
             },
@@ -491,6 +533,9 @@ impl Evaluator {
                 let Some(rule) = engine.rules.get(i) else {
                     return true;
                 };
+                if let Some(fed) = fed {
+                    return engine.feedback.as_ref().is_some_and(|p| p.admits(i, fed));
+                }
                 let known = *index.get_or_insert_with(|| {
                     engine.event_index(view, origin.default_index, index_buf)
                 });
@@ -511,11 +556,15 @@ impl Evaluator {
         };
         // Every event moves its partition's offset (replays are recognized by it), matched
         // or not; `None` = a replayed event, which stateful rules skip.
-        let part = if engine.has_stateful {
-            self.runtime.begin(origin)
-        } else {
-            None
+        let part = match fed {
+            // A fed-back alert belongs to its event's partition slot and offset (no `begin`).
+            Some(fed) => fed.part,
+            None if engine.has_stateful => self.runtime.begin(origin),
+            None => None,
         };
+        if fed.is_none() {
+            self.part = part;
+        }
         if let Some(part) = part {
             for (i, input) in self.threshold_inputs.drain(..) {
                 let rule = &engine.rules[i];
@@ -538,14 +587,25 @@ impl Evaluator {
                         spec,
                         template: &rule.template,
                     };
-                    let stored = || stored_event(input, origin);
+                    let parent = fed.map(|f| &f.ancestor);
+                    let stored = || stored_event(input, origin, parent);
                     self.runtime
                         .on_sequence(part, r, &seq_input, stored, now, out)?;
                 }
             }
         }
         if !matched.is_empty() {
-            engine.build_alerts(input, origin, matched, now, out, &mut self.runtime, part)?;
+            let parent = fed.map(|f| &f.ancestor);
+            engine.build_alerts(
+                input,
+                origin,
+                parent,
+                matched,
+                now,
+                out,
+                &mut self.runtime,
+                part,
+            )?;
         }
         Ok(Reading::Done(()))
     }
@@ -602,6 +662,7 @@ impl Engine {
         &self,
         input: &[u8],
         origin: &EventOrigin<'_>,
+        parent: Option<&Ancestor>,
         matched: &[usize],
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
@@ -612,7 +673,10 @@ impl Engine {
         let event: Map<String, Value> =
             serde_json::from_slice(input).map_err(|e| EventError::NotJson(e.to_string()))?;
         let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
-        let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
+        let ancestor = match parent {
+            Some(parent) => parent.clone(),
+            None => ancestor_for(&event, origin.default_index, origin_ref),
+        };
         for &i in matched {
             let rule = &self.rules[i];
             if let Some(spec) = &rule.spec {
@@ -650,127 +714,4 @@ fn normalize_into(
     let normalized = okta::normalize_text(text, options);
     buf.clear();
     serde_json::to_writer(&mut *buf, &normalized).map_err(|e| EventError::NotJson(e.to_string()))
-}
-
-// ---------------------------------------------------------------------------------------------
-// EQL rules: compiled onto the same plan, evaluated in the same reading pass (see
-// `crate::engine::sequence`).
-
-fn is_eql(rule: &Rule) -> bool {
-    rule.rule_type == RuleType::Eql || rule.language == Language::Eql
-}
-
-/// The rule's compiled EQL query, or why it does not run.
-fn compile_eql_rule(rule: &Rule, plan: &mut FieldPlan) -> Result<EqlQuery, RuleOutcome> {
-    if let Some(why) = super::features::unsupported_setting(rule) {
-        return Err(RuleOutcome::Unsupported(why));
-    }
-    if rule.rule_type != RuleType::Eql || rule.language != Language::Eql {
-        return Err(RuleOutcome::Unsupported(format!(
-            "{} rule in query language {}",
-            rule.rule_type, rule.language
-        )));
-    }
-    if rule.alert_suppression.is_some() {
-        // Kibana suppresses single-event EQL alerts only; not implemented here yet.
-        return Err(RuleOutcome::Unsupported(
-            "alert suppression on EQL rules is not supported yet".into(),
-        ));
-    }
-    let Some(query) = rule.query.as_deref() else {
-        return Err(error_at(rule, 0, "eql rule has no `query`".into()));
-    };
-    let fail = |e: crate::eql::EqlError| {
-        if e.kind == crate::eql::EqlErrorKind::Unsupported {
-            RuleOutcome::Unsupported(e.to_string())
-        } else {
-            error_at(rule, e.span.start, e.to_string())
-        }
-    };
-    let ast = crate::eql::parse(query).map_err(fail)?;
-    let compiled = crate::eql::compile_query(&ast, plan).map_err(fail)?;
-    Ok(compiled.into())
-}
-
-/// Appends the EQL rules after the KQL ones (the query set's numbering stays that of the KQL
-/// rules) and indexes their conditions.
-fn add_eql_rules(
-    eql_rules: Vec<(Arc<Rule>, EqlQuery)>,
-    compiled: &mut Vec<CompiledRule>,
-    plan: &mut FieldPlan,
-    settings: &EngineSettings,
-    preferred: SlotId,
-) -> EqlIndex {
-    let mut eql = EqlIndex::default();
-    for (rule, query) in eql_rules {
-        let number = compiled.len();
-        let time_field = rule.timestamp_override.as_deref();
-        let spec = eql
-            .add(number, query, time_field, plan)
-            .map(|seq| RuleSpec {
-                kind: RuleKind::Sequence(seq),
-                suppression: None,
-                time_field: rule.timestamp_override.clone(),
-            });
-        compiled.push(CompiledRule {
-            indices: IndexPatterns::new(&rule.index),
-            template: RuleTemplate::new(&rule, &settings.alert),
-            rule,
-            spec,
-            view: None,
-        });
-    }
-    // Okta rules pin `okta.event_type` where KQL rules pin `event.action`; fields that most
-    // events share are poor anchors.
-    let okta_event_type = plan.field("okta.event_type");
-    let weak: Vec<SlotId> = [
-        "data_stream.type",
-        "data_stream.dataset",
-        "data_stream.namespace",
-        "event.dataset",
-        "event.module",
-        "event.kind",
-        "event.category",
-        "event.outcome",
-    ]
-    .iter()
-    .map(|f| plan.field(f))
-    .collect();
-    eql.finish(&[preferred, okta_event_type], &weak);
-    eql
-}
-
-impl Engine {
-    /// Evaluates the EQL conditions on `view` into `hits`, with the rules' index patterns.
-    fn run_eql(
-        &self,
-        view: &EventView<'_>,
-        origin: &EventOrigin<'_>,
-        open: impl FnMut(usize) -> bool,
-        tick_after: Option<i64>,
-        (index_buf, candidates, hits): (&mut String, &mut Vec<u32>, &mut EqlHits),
-    ) {
-        let mut known: Option<bool> = None;
-        let admit = |r: usize| {
-            let k = *known
-                .get_or_insert_with(|| self.event_index(view, origin.default_index, index_buf));
-            self.rules
-                .get(r)
-                .is_some_and(|rule| rule.indices.admits(k.then_some(index_buf.as_str())))
-        };
-        self.eql
-            .run(view, admit, open, tick_after, candidates, hits);
-    }
-}
-
-/// The parsed event and its ancestor, as a sequence keeps them for its alerts.
-fn stored_event(input: &[u8], origin: &EventOrigin<'_>) -> Option<StoredEvent> {
-    let event: Map<String, Value> = serde_json::from_slice(input).ok()?;
-    let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
-    let ancestor = ancestor_for(&event, origin.default_index, origin_ref);
-    Some(StoredEvent {
-        json: String::from_utf8(input.to_vec()).ok()?,
-        index: ancestor.index,
-        id: ancestor.id,
-    })
 }

@@ -268,6 +268,7 @@ fn join_keys(keys: &[Expr], plan: &mut FieldPlan) -> Result<Vec<SlotId>, EqlErro
 }
 
 fn field_slot(path: &str, plan: &mut FieldPlan) -> FieldSlot {
+    let path = crate::schema::resolve_alias(path).unwrap_or(path); // `signal.*` field aliases
     let ty = field_type(path);
     // A flattened root holds its leaves below it; a leaf path is read like a keyword.
     let slot = if ty == FieldType::Flattened && crate::schema::flattened_root(path) == Some(path) {

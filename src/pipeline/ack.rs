@@ -74,20 +74,30 @@ impl OffsetTracker {
 
     /// Offsets ready to store (last complete offset of a complete prefix), taken once each.
     pub fn take_ready(&mut self) -> Vec<(TopicPartition, i64)> {
+        self.take_ready_in_epochs()
+            .into_iter()
+            .map(|(tp, offset, _)| (tp, offset))
+            .collect()
+    }
+
+    /// [`OffsetTracker::take_ready`] with the assignment epoch of each partition (the durable
+    /// state gate tells assignments apart with it).
+    pub fn take_ready_in_epochs(&mut self) -> Vec<(TopicPartition, i64, u64)> {
         let mut out = Vec::new();
         for (tp, state) in &mut self.parts {
             if let Some(offset) = state.ready.take() {
-                out.push((tp.clone(), offset));
+                out.push((tp.clone(), offset, state.epoch));
             }
         }
         out
     }
 
     /// Forgets a partition (rebalance): pending offsets are dropped, late completions ignored.
-    pub fn revoke(&mut self, tp: &TopicPartition) {
-        if let Some(state) = self.parts.remove(tp) {
-            self.in_flight -= state.pending.values().filter(|done| !**done).count();
-        }
+    /// Returns the epoch that ended, if the partition was known.
+    pub fn revoke(&mut self, tp: &TopicPartition) -> Option<u64> {
+        let state = self.parts.remove(tp)?;
+        self.in_flight -= state.pending.values().filter(|done| !**done).count();
+        Some(state.epoch)
     }
 
     /// Forgets the newest pending offset of a partition without completing it (an event
@@ -155,7 +165,11 @@ impl Acker {
         self.lock().take_ready()
     }
 
-    pub fn revoke(&self, tp: &TopicPartition) {
+    pub fn take_ready_in_epochs(&self) -> Vec<(TopicPartition, i64, u64)> {
+        self.lock().take_ready_in_epochs()
+    }
+
+    pub fn revoke(&self, tp: &TopicPartition) -> Option<u64> {
         self.lock().revoke(tp)
     }
 

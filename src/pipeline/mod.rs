@@ -26,6 +26,7 @@
 //! ```
 
 pub mod ack;
+pub mod durable;
 pub mod sink;
 pub mod source;
 pub mod workers;
@@ -41,6 +42,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{error, info, warn};
 
 use crate::config::{LogFormat, Settings};
+use crate::engine::stateful::{PartitionSnapshot, StateError, StateStore};
 use crate::engine::{AlertOut, EventError, EventOrigin};
 use crate::metrics::Metrics;
 
@@ -69,11 +71,28 @@ pub trait Evaluate {
     fn stateful_sample(&self) -> Option<crate::metrics::StatefulSample> {
         None
     }
+
+    /// The serialized state of one input partition, covering the events evaluated so far
+    /// (durable state; see [`durable`]). `None`: nothing held for it. Default: none.
+    fn snapshot(&self, _topic: &str, _partition: i32) -> Option<PartitionSnapshot> {
+        None
+    }
+
+    /// Drops what is held for a partition without writing it (it was assigned again after a
+    /// rebalance; its state is reloaded from the last snapshot). Default: nothing to drop.
+    fn forget_partition(&mut self, _topic: &str, _partition: i32) {}
 }
 
 /// Makes per-worker evaluators. Called once per worker at startup.
 pub trait EvaluatorFactory: Send + Sync + 'static {
     fn evaluator(&self) -> Box<dyn Evaluate + Send>;
+
+    /// Whether evaluators keep per-partition state worth persisting (stateful rules loaded).
+    /// With `stateful.state_dir` set, the stage then writes snapshots and holds back offsets
+    /// until they are written. Default: no.
+    fn keeps_state(&self) -> bool {
+        false
+    }
 }
 
 /// Hands each worker its own evaluator (with its own buffers) of the shared rule engine.
@@ -82,6 +101,10 @@ pub struct EngineFactory(pub Arc<crate::engine::ruleset::Engine>);
 impl EvaluatorFactory for EngineFactory {
     fn evaluator(&self) -> Box<dyn Evaluate + Send> {
         Box::new(self.0.evaluator())
+    }
+
+    fn keeps_state(&self) -> bool {
+        self.0.has_stateful_rules()
     }
 }
 
@@ -109,6 +132,14 @@ impl Evaluate for crate::engine::ruleset::Evaluator {
             sizes: self.runtime().sizes(),
         })
     }
+
+    fn snapshot(&self, topic: &str, partition: i32) -> Option<PartitionSnapshot> {
+        self.runtime().snapshot(Some(topic), partition)
+    }
+
+    fn forget_partition(&mut self, topic: &str, partition: i32) {
+        self.runtime_mut().forget(Some(topic), partition);
+    }
 }
 
 /// Why the stage stopped with an error.
@@ -130,6 +161,8 @@ pub enum PipelineError {
     FatalProducer,
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot open the state directory: {0}")]
+    State(#[from] StateError),
 }
 
 /// Runs the stage until SIGTERM or SIGINT, then drains and commits. Blocking: it builds its own
@@ -233,12 +266,19 @@ pub async fn run_until(
     );
 
     let acker = Arc::new(ack::Acker::default());
-    let consumer =
-        source::create_consumer(&settings, acker.clone(), metrics.clone()).map_err(|source| {
-            PipelineError::Client {
-                client: "consumer",
-                source,
-            }
+    let gate = durable_state(&settings, factory.as_ref(), &metrics)?;
+    let writer_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = match &gate {
+        Some(gate) => Some(
+            gate.spawn_writer(writer_stop.clone())
+                .map_err(PipelineError::Threads)?,
+        ),
+        None => None,
+    };
+    let consumer = source::create_consumer(&settings, acker.clone(), gate.clone(), metrics.clone())
+        .map_err(|source| PipelineError::Client {
+            client: "consumer",
+            source,
         })?;
     let consumer = Arc::new(consumer);
 
@@ -264,6 +304,12 @@ pub async fn run_until(
         workers::FlushSettings {
             interval: settings.stateful.flush_interval,
             acker: flush_acker.clone(),
+            snapshots: gate.clone().map(|gate| {
+                Arc::new(durable::SnapshotSettings {
+                    gate,
+                    interval: settings.stateful.snapshot_interval,
+                })
+            }),
         },
     )
     .map_err(PipelineError::Threads)?;
@@ -281,6 +327,7 @@ pub async fn run_until(
         consumer: &consumer,
         pool: &pool,
         acker: &acker,
+        gate: gate.as_deref(),
         metrics: &metrics,
         settings: &settings,
         permits,
@@ -290,7 +337,8 @@ pub async fn run_until(
 
     let threads = pool.close();
     if end == source::LoopEnd::Fatal {
-        source::store_ready(&acker, consumer.as_ref());
+        writer_stop.store(true, std::sync::atomic::Ordering::Release);
+        source::store_ready(&acker, gate.as_deref(), consumer.as_ref());
         finish_consumer(consumer).await;
         return Err(PipelineError::FatalProducer);
     }
@@ -298,16 +346,30 @@ pub async fn run_until(
     // Drain: workers finish their queues and flush, deliveries get acknowledged, offsets stored.
     let started = Instant::now();
     let deadline = started + settings.pipeline.shutdown_timeout;
+    // Durable state: the workers' last snapshots are written once their outputs are
+    // acknowledged; the offsets they cover are stored after that.
     let busy = |threads: &[std::thread::JoinHandle<()>]| {
         acker.in_flight() > 0
             || flush_acker.in_flight() > 0
             || threads.iter().any(|t| !t.is_finished())
+            || gate.as_ref().is_some_and(|g| g.busy() > 0)
     };
     while busy(&threads) && Instant::now() < deadline {
-        source::store_ready(&acker, consumer.as_ref());
+        source::store_ready(&acker, gate.as_deref(), consumer.as_ref());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    source::store_ready(&acker, consumer.as_ref());
+    source::store_ready(&acker, gate.as_deref(), consumer.as_ref());
+    writer_stop.store(true, std::sync::atomic::Ordering::Release);
+    if let Some(gate) = &gate {
+        if gate.busy() > 0 {
+            warn!(
+                snapshots = gate.busy(),
+                "Shutdown timeout reached before state snapshots were written; their events \
+                 will be redelivered and counted from the last snapshot."
+            );
+        }
+    }
+    drop(writer);
     let left = acker.in_flight();
     if flush_acker.in_flight() > 0 {
         warn!(
@@ -333,6 +395,24 @@ pub async fn run_until(
     let _ = tokio::time::timeout(Duration::from_secs(6), flush).await;
     info!("Pipeline stopped.");
     Ok(())
+}
+
+/// The durable-state gate, when stateful rules are loaded and `stateful.state_dir` is set.
+fn durable_state(
+    settings: &Settings,
+    factory: &dyn EvaluatorFactory,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<Arc<durable::StateGate>>, PipelineError> {
+    let Some(dir) = &settings.stateful.state_dir else {
+        return Ok(None);
+    };
+    if !factory.keeps_state() {
+        info!("No stateful rules loaded; stateful.state_dir is not used.");
+        return Ok(None);
+    }
+    let store = StateStore::open(dir)?;
+    info!(state_dir = %dir.display(), "Stateful rules write per-partition snapshots; offsets are committed only up to the last snapshot.");
+    Ok(Some(durable::StateGate::new(store, metrics.clone())))
 }
 
 /// Commits stored offsets and closes the consumer, off the async threads and bounded in time:

@@ -29,6 +29,7 @@ use tokio::sync::{watch, Semaphore};
 use tracing::{debug, info, warn};
 
 use super::ack::{AckHooks, Acker, EventAck, TopicPartition};
+use super::durable::StateGate;
 use super::workers::{Batch, Pool, Router, WorkItem};
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -36,6 +37,8 @@ use crate::metrics::Metrics;
 /// Consumer callbacks: rebalances (offset bookkeeping, readiness) and statistics (lag gauge).
 pub struct SourceContext {
     pub acker: Arc<Acker>,
+    /// Durable stateful-rule state: offsets wait for snapshots (see [`super::durable`]).
+    pub gate: Option<Arc<StateGate>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -59,13 +62,16 @@ impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             // Commit what is done before the partitions go; drop what is not.
-            store_ready(&self.acker, consumer);
+            store_ready(&self.acker, self.gate.as_deref(), consumer);
             if let Err(e) = consumer.commit_consumer_state(CommitMode::Async) {
                 debug!(error = %e, "Nothing to commit on revoke.");
             }
             for elem in tpl.elements() {
-                self.acker
-                    .revoke(&(Arc::from(elem.topic()), elem.partition()));
+                let tp = (Arc::from(elem.topic()), elem.partition());
+                let epoch = self.acker.revoke(&tp);
+                if let (Some(gate), Some(epoch)) = (&self.gate, epoch) {
+                    gate.revoke(&tp, epoch);
+                }
             }
             self.metrics
                 .consumer_assigned
@@ -90,13 +96,18 @@ pub type Source = StreamConsumer<SourceContext>;
 pub fn create_consumer(
     settings: &Settings,
     acker: Arc<Acker>,
+    gate: Option<Arc<StateGate>>,
     metrics: Arc<Metrics>,
 ) -> rdkafka::error::KafkaResult<Source> {
     let mut config = ClientConfig::new();
     for (k, v) in &settings.kafka.consumer {
         config.set(k, v);
     }
-    let consumer: Source = config.create_with_context(SourceContext { acker, metrics })?;
+    let consumer: Source = config.create_with_context(SourceContext {
+        acker,
+        gate,
+        metrics,
+    })?;
     let topics: Vec<&str> = settings
         .kafka
         .input_topics
@@ -107,9 +118,18 @@ pub fn create_consumer(
     Ok(consumer)
 }
 
-/// Stores every offset whose event prefix is complete.
-pub fn store_ready<C: ConsumerContext>(acker: &Acker, consumer: &impl Consumer<C>) {
-    for ((topic, partition), offset) in acker.take_ready() {
+/// Stores every offset whose event prefix is complete — with durable state, only as far as
+/// the last snapshot written covers (the rest is held by the gate until one does).
+pub fn store_ready<C: ConsumerContext>(
+    acker: &Acker,
+    gate: Option<&StateGate>,
+    consumer: &impl Consumer<C>,
+) {
+    let storable = match gate {
+        Some(gate) => gate.storable(acker.take_ready_in_epochs()),
+        None => acker.take_ready(),
+    };
+    for ((topic, partition), offset) in storable {
         // Fails only when the partition was just revoked; its events will be redelivered.
         if let Err(e) = consumer.store_offset(&topic, partition, offset) {
             debug!(%topic, partition, offset, error = %e, "Offset not stored.");
@@ -207,6 +227,7 @@ pub struct FetchLoop<'a> {
     pub consumer: &'a Source,
     pub pool: &'a Pool,
     pub acker: &'a Arc<Acker>,
+    pub gate: Option<&'a StateGate>,
     pub metrics: &'a Arc<Metrics>,
     pub settings: &'a Settings,
     pub permits: Arc<Semaphore>,
@@ -274,7 +295,7 @@ impl FetchLoop<'_> {
                 _ = shutdown.changed() => return LoopEnd::Shutdown,
                 _ = fatal.notified() => return LoopEnd::Fatal,
                 _ = tick.tick() => {
-                    store_ready(self.acker, self.consumer);
+                    store_ready(self.acker, self.gate, self.consumer);
                     continue;
                 }
                 next = next => next,

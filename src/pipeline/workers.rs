@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::ack::{Acker, EventAck, TopicPartition};
+use super::durable::{FlushLedger, FlushMark, SnapshotSettings, Snapshotter};
 use super::sink::{DeadLetter, Sink};
 use super::{Evaluate, EvaluatorFactory};
 use crate::engine::{AlertOut, EventOrigin};
@@ -68,6 +69,19 @@ pub struct FlushSettings {
     pub interval: Duration,
     /// Tracks flush outputs only; its offsets are never stored (see [`Flusher`]).
     pub acker: Arc<Acker>,
+    /// Durable state: where and how often workers hand over partition snapshots.
+    pub snapshots: Option<Arc<SnapshotSettings>>,
+}
+
+impl FlushSettings {
+    /// How often idle workers are woken: for flushes, and for snapshots of partitions that
+    /// went quiet (their offsets are held back until a snapshot covers them).
+    fn tick(&self) -> Duration {
+        match &self.snapshots {
+            Some(s) => self.interval.min(s.interval),
+            None => self.interval,
+        }
+    }
 }
 
 /// A worker's flush bookkeeping.
@@ -77,19 +91,27 @@ pub struct FlushSettings {
 /// registers a synthetic offset (a per-worker sequence) on a partition `("", -1 - worker)` of
 /// a separate [`Acker`] that the source never reads: the sink's retry-until-acknowledged and
 /// the shutdown drain cover it, and no input offset is stored early or wrongly because of it.
-/// What this does not give: with state in memory only, a crash loses open suppression
-/// windows (and their pending counts) anyway; a durable integration must take its snapshot
-/// after the flush and write it only once these outputs are acknowledged.
+/// With durable state, the [`FlushLedger`] records which flushes are not yet acknowledged: a
+/// snapshot taken after a flush is written only once that flush's updates are acknowledged.
 struct Flusher {
     settings: Arc<FlushSettings>,
     tp: TopicPartition,
     seq: i64,
     last: Instant,
+    ledger: Arc<FlushLedger>,
 }
 
 impl Flusher {
     fn due(&self) -> bool {
         self.last.elapsed() >= self.settings.interval
+    }
+
+    /// The flushes sent so far (what a snapshot taken now depends on).
+    fn mark(&self) -> FlushMark {
+        FlushMark {
+            ledger: self.ledger.clone(),
+            seq: self.seq,
+        }
     }
 
     /// Flushes the evaluator and sends its outputs; a failing or panicking flush is logged
@@ -117,15 +139,18 @@ impl Flusher {
             return;
         }
         self.seq += 1;
+        let seq = self.seq;
         let acker = &self.settings.acker;
-        let epoch = acker.begin(&self.tp, self.seq);
+        let epoch = acker.begin(&self.tp, seq);
+        self.ledger.issued(seq);
+        let ledger = self.ledger.clone();
         let ack = EventAck::new(
             acker.clone(),
             self.tp.clone(),
-            self.seq,
+            seq,
             epoch,
             Instant::now(),
-            Arc::new(|| {}),
+            Arc::new(move || ledger.acked(seq)),
         );
         for alert in out.drain(..) {
             sink.send_alert(alert, ack.share());
@@ -157,14 +182,16 @@ impl Pool {
                 tp: (Arc::from(""), -1 - i as i32),
                 seq: 0,
                 last: Instant::now(),
+                ledger: Arc::new(FlushLedger::default()),
             };
+            let snapshotter = flush.snapshots.clone().map(Snapshotter::new);
             let handle = std::thread::Builder::new()
                 .name(format!("rulestream-worker-{i}"))
-                .spawn(move || worker_loop(rx, evaluator, &sink, &metrics, flusher))?;
+                .spawn(move || worker_loop(rx, evaluator, &sink, &metrics, flusher, snapshotter))?;
             senders.push(tx);
             threads.push(handle);
         }
-        spawn_ticker(&senders, flush.interval);
+        spawn_ticker(&senders, flush.tick());
         Ok(Pool {
             senders,
             batch_size,
@@ -246,6 +273,7 @@ fn worker_loop(
     sink: &Arc<Sink>,
     metrics: &Metrics,
     mut flusher: Flusher,
+    mut snapshotter: Option<Snapshotter>,
 ) {
     let mut out = Vec::new();
     // This batch's evaluation shares, completed together at its end (one tracker lock).
@@ -255,8 +283,16 @@ fn worker_loop(
         metrics.queue_depth.sub(batch.len() as i64);
         let mut evaluated = 0;
         for item in batch {
+            let position = snapshotter.as_mut().map(|s| {
+                let ack = &item.ack;
+                s.before_event(ack.topic_partition(), ack.epoch(), evaluator.as_mut());
+                (ack.topic_partition().clone(), ack.offset())
+            });
             if process(item, evaluator.as_mut(), sink, &mut out, &mut finished) {
                 evaluated += 1;
+            }
+            if let (Some(s), Some((tp, offset))) = (&mut snapshotter, position) {
+                s.after_event(&tp, offset);
             }
         }
         metrics.events_evaluated.inc_by(evaluated);
@@ -264,10 +300,17 @@ fn worker_loop(
         if flusher.due() {
             flusher.flush(evaluator.as_mut(), sink, &mut out);
         }
+        if let Some(s) = &mut snapshotter {
+            s.take_due(evaluator.as_ref(), &flusher.mark(), false);
+        }
         stats.publish(evaluator.as_ref(), metrics, false);
     }
-    // Queue closed (shutdown): send the suppression updates still held.
+    // Queue closed (shutdown): send the suppression updates still held, then hand over the
+    // last snapshots (written once those updates and every event's outputs are acknowledged).
     flusher.flush(evaluator.as_mut(), sink, &mut out);
+    if let Some(s) = &mut snapshotter {
+        s.take_due(evaluator.as_ref(), &flusher.mark(), true);
+    }
     stats.publish(evaluator.as_ref(), metrics, true);
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rulestream::engine::ruleset::{Engine, EngineSettings, RuleOutcome};
+use rulestream::engine::stateful::PartitionSnapshot;
 use rulestream::engine::{AlertOut, EventError, EventOrigin};
 use rulestream::pipeline::{EngineFactory, Evaluate, EvaluatorFactory};
 
@@ -38,10 +39,13 @@ pub fn test_evaluator_factory() -> Arc<dyn EvaluatorFactory> {
 
 /// Like [`test_evaluator_factory`], but each evaluation first sleeps `delay` (slow rules).
 pub fn slow_evaluator_factory(delay: Duration) -> Arc<dyn EvaluatorFactory> {
-    Arc::new(Slow {
-        inner: test_evaluator_factory(),
-        delay,
-    })
+    slow(test_evaluator_factory(), delay)
+}
+
+/// `inner`'s evaluators, each evaluation first sleeping `delay`; everything else (flush,
+/// snapshots, state) is passed through unchanged.
+pub fn slow(inner: Arc<dyn EvaluatorFactory>, delay: Duration) -> Arc<dyn EvaluatorFactory> {
+    Arc::new(Slow { inner, delay })
 }
 
 /// The alert id the engine gives the seed rule's alert for the event with `event_id`:
@@ -63,6 +67,10 @@ impl EvaluatorFactory for Slow {
             delay: self.delay,
         })
     }
+
+    fn keeps_state(&self) -> bool {
+        self.inner.keeps_state()
+    }
 }
 
 struct SlowEvaluator {
@@ -79,5 +87,25 @@ impl Evaluate for SlowEvaluator {
     ) -> Result<(), EventError> {
         std::thread::sleep(self.delay);
         self.inner.evaluate(raw, origin, out)
+    }
+
+    fn flush(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        self.inner.flush(now, out)
+    }
+
+    fn stateful_sample(&self) -> Option<rulestream::metrics::StatefulSample> {
+        self.inner.stateful_sample()
+    }
+
+    fn snapshot(&self, topic: &str, partition: i32) -> Option<PartitionSnapshot> {
+        self.inner.snapshot(topic, partition)
+    }
+
+    fn forget_partition(&mut self, topic: &str, partition: i32) {
+        self.inner.forget_partition(topic, partition)
     }
 }

@@ -6,6 +6,7 @@
 //! panics: Kafka tests never skip silently.
 #![allow(dead_code, unused_imports, clippy::unwrap_used)] // helpers; tests may unwrap
 
+pub mod child;
 pub mod evaluator;
 
 use std::collections::HashMap;
@@ -513,4 +514,25 @@ pub fn assert_same_alert(key: &str, a: &[u8], b: &[u8]) {
         strip(b),
         "two alerts with id {key} differ beyond processing times"
     );
+}
+
+/// Alert keys → payloads; panics if one key carries two different documents (a redelivered
+/// alert must be the same alert, up to processing-time fields).
+pub fn alerts_by_key(alerts: &[Output]) -> HashMap<String, Vec<u8>> {
+    let mut by_key: HashMap<String, Vec<u8>> = HashMap::new();
+    for a in alerts {
+        let key = a.key.clone().expect("alerts have keys");
+        if let Some(prev) = by_key.insert(key.clone(), a.payload.clone()) {
+            assert_same_alert(&key, &prev, &a.payload);
+        }
+    }
+    by_key
+}
+
+/// Waits (60 s at most) until the stage has committed every input offset up to `ends`, then
+/// reads the alerts topic: at least `want` records, and whatever else arrives within a second.
+pub fn alerts_after_commit(names: &Names, ends: &HashMap<i32, i64>, want: usize) -> Vec<Output> {
+    let t = Duration::from_secs(60);
+    wait_committed(broker(), &names.group, &names.input, ends, t);
+    read_topic(broker(), &names.alerts, want, Duration::from_secs(1), t)
 }

@@ -435,6 +435,22 @@ impl Runtime {
         Ok(written)
     }
 
+    /// Drops a partition's in-memory state without writing it. The stage calls this when a
+    /// partition comes back after a rebalance: what it held may be ahead of the last snapshot
+    /// written (and of the committed offset), so the partition restarts from that snapshot,
+    /// loaded again on its next event, and the redelivered events rebuild the rest.
+    pub fn forget(&mut self, topic: Option<&str>, partition: i32) {
+        let topic = topic.unwrap_or("");
+        if let Some(i) = self
+            .partitions
+            .iter()
+            .position(|(k, _, _)| k.partition == partition && k.topic == topic)
+        {
+            self.partitions.swap_remove(i);
+            self.last = 0;
+        }
+    }
+
     /// Forgets a partition (after writing it), e.g. when a rebalance moves it elsewhere.
     pub fn release(&mut self, topic: Option<&str>, partition: i32) -> Result<(), StateError> {
         let topic = topic.unwrap_or("");

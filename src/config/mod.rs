@@ -19,6 +19,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod librdkafka;
+mod okta;
+mod stateful;
+
+use librdkafka::rdkafka_table;
+pub use okta::OktaFile;
+use stateful::validate_stateful;
+pub use stateful::{StatefulFile, StatefulRunSettings};
+
 /// Why a configuration could not be loaded. Each message names the key or file position.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -171,52 +180,6 @@ pub struct InputFile {
     pub format: InputFormat,
 }
 
-/// `[okta]`: the raw-Okta → ECS normalization (see `crate::okta::NormalizeConfig`), without its
-/// `input_format` (that is `input.format`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OktaFile {
-    /// `data_stream.namespace` of normalized events. Default `default`.
-    pub namespace: Option<String>,
-    /// Keep the received text as `event.original`. Default false.
-    pub preserve_original: bool,
-    /// Non-flattened debugData mode. Default false (rules on `…flattened.*` need false).
-    pub remove_flattened_debug: bool,
-    /// Collector tags. Default `["forwarded", "okta-system"]`.
-    pub tags: Option<Vec<String>>,
-    /// Okta org URL, written to `host.name`. Default none.
-    pub okta_url: Option<String>,
-    /// Upstream `ecs_category_type.yml` (or JSON) for the full event-type table. Default: the
-    /// built-in table covering Elastic's Okta rules.
-    pub category_table: Option<PathBuf>,
-    /// MaxMind City database for `source.geo.*`. Default none (fields absent).
-    pub geoip_city_db: Option<PathBuf>,
-    /// MaxMind ASN database for `source.as.*`. Default none (fields absent).
-    pub geoip_asn_db: Option<PathBuf>,
-    /// uap-core `regexes.yaml` for `user_agent.*`. Default none (fields absent).
-    pub ua_regexes: Option<PathBuf>,
-}
-
-impl OktaFile {
-    fn to_normalize_config(&self) -> crate::okta::NormalizeConfig {
-        let defaults = crate::okta::NormalizeConfig::default();
-        crate::okta::NormalizeConfig {
-            input_format: InputFormat::Auto,
-            namespace: self.namespace.clone().unwrap_or(defaults.namespace),
-            preserve_original: self.preserve_original,
-            remove_flattened_debug: self.remove_flattened_debug,
-            tags: self.tags.clone().unwrap_or(defaults.tags),
-            okta_url: self.okta_url.clone(),
-            category_table: self.category_table.clone(),
-            enrichment: crate::okta::EnrichmentConfig {
-                geoip_city_db: self.geoip_city_db.clone(),
-                geoip_asn_db: self.geoip_asn_db.clone(),
-                ua_regexes: self.ua_regexes.clone(),
-            },
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaFile {
@@ -320,129 +283,8 @@ pub struct LogFile {
     pub format: LogFormat,
 }
 
-/// `[stateful]`: settings of threshold / new_terms rules and alert suppression
-/// (`crate::engine::stateful::StatefulSettings`, see docs/stateful.md).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StatefulFile {
-    /// Directory of per-partition snapshots. Default none: state in memory only.
-    pub state_dir: Option<PathBuf>,
-    /// How far an event may lag the latest event time of its partition and still be counted.
-    pub allowed_lateness_ms: u64,
-    /// `history` (one history window), a duration such as `2d`, or `off`.
-    pub new_terms_learning: String,
-    pub max_groups_per_rule: usize,
-    pub max_events_per_group: usize,
-    pub max_terms_per_rule: usize,
-    pub max_suppression_groups_per_rule: usize,
-    /// How often workers send suppression updates (`Evaluator::flush`).
-    pub flush_interval_ms: u64,
-}
-
-impl Default for StatefulFile {
-    fn default() -> Self {
-        let engine = crate::engine::stateful::StatefulSettings::default();
-        StatefulFile {
-            state_dir: None,
-            allowed_lateness_ms: engine.allowed_lateness_ms.unsigned_abs(),
-            new_terms_learning: "history".into(),
-            max_groups_per_rule: engine.limits.max_groups_per_rule,
-            max_events_per_group: engine.limits.max_events_per_group,
-            max_terms_per_rule: engine.limits.max_terms_per_rule,
-            max_suppression_groups_per_rule: engine.limits.max_suppression_groups_per_rule,
-            // Suppressed alerts are re-sent when their window closes anyway; the timer only
-            // bounds how stale a count can be when a rule goes quiet.
-            flush_interval_ms: 60_000,
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Validated settings.
-
-/// Validated `[stateful]` settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatefulRunSettings {
-    pub state_dir: Option<PathBuf>,
-    pub allowed_lateness_ms: i64,
-    pub learning: crate::engine::stateful::Learning,
-    pub limits: crate::engine::stateful::Limits,
-    pub flush_interval: Duration,
-}
-
-impl StatefulRunSettings {
-    /// The engine's view of these settings.
-    pub fn engine_settings(&self) -> crate::engine::stateful::StatefulSettings {
-        crate::engine::stateful::StatefulSettings {
-            allowed_lateness_ms: self.allowed_lateness_ms,
-            limits: self.limits.clone(),
-            learning: self.learning,
-            state_dir: self.state_dir.clone(),
-        }
-    }
-}
-
-fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings, ConfigError> {
-    use crate::engine::stateful::{time::duration_ms, Learning, Limits};
-    let learning = match f.new_terms_learning.trim() {
-        "history" => Learning::HistoryWindow,
-        "off" => Learning::Off,
-        other => Learning::Period(duration_ms(other).ok_or_else(|| {
-            invalid(
-                "stateful.new_terms_learning",
-                format!(
-                    "expected \"history\", \"off\" or a duration such as \"2d\" \
-                     (<number><ms|s|m|h|d|w>), got {other:?}"
-                ),
-            )
-        })?),
-    };
-    let allowed_lateness_ms = i64::try_from(f.allowed_lateness_ms)
-        .ok()
-        .filter(|ms| *ms <= 365 * 86_400_000)
-        .ok_or_else(|| invalid("stateful.allowed_lateness_ms", "expected at most one year"))?;
-    for (key, v) in [
-        ("stateful.max_groups_per_rule", f.max_groups_per_rule),
-        ("stateful.max_events_per_group", f.max_events_per_group),
-        ("stateful.max_terms_per_rule", f.max_terms_per_rule),
-        (
-            "stateful.max_suppression_groups_per_rule",
-            f.max_suppression_groups_per_rule,
-        ),
-    ] {
-        if v == 0 {
-            return Err(invalid(key, "expected a value of at least 1"));
-        }
-    }
-    if f.flush_interval_ms == 0 {
-        return Err(invalid(
-            "stateful.flush_interval_ms",
-            "expected a value of at least 1",
-        ));
-    }
-    if f.state_dir
-        .as_ref()
-        .is_some_and(|d| d.as_os_str().is_empty())
-    {
-        return Err(invalid(
-            "stateful.state_dir",
-            "expected a directory path (leave the key out to keep state in memory)",
-        ));
-    }
-    Ok(StatefulRunSettings {
-        state_dir: f.state_dir.clone(),
-        allowed_lateness_ms,
-        learning,
-        limits: Limits {
-            max_groups_per_rule: f.max_groups_per_rule,
-            max_events_per_group: f.max_events_per_group,
-            max_terms_per_rule: f.max_terms_per_rule,
-            max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
-            ..Limits::default()
-        },
-        flush_interval: Duration::from_millis(f.flush_interval_ms),
-    })
-}
 
 /// Alert-context settings the engine needs to build alert documents.
 #[derive(Debug, Clone, PartialEq)]
@@ -614,31 +456,6 @@ fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// librdkafka properties the typed config owns. Setting them in a `[librdkafka*]` table is an
-/// error: either a typed key exists for them, or the delivery guarantee depends on their value.
-const OWNED_KEYS: &[(&str, &str)] = &[
-    ("bootstrap.servers", "use kafka.brokers"),
-    ("metadata.broker.list", "use kafka.brokers"),
-    ("group.id", "use kafka.group_id"),
-    (
-        "enable.auto.offset.store",
-        "offsets are stored only after alerts are acknowledged",
-    ),
-    (
-        "enable.auto.commit",
-        "stored offsets are committed by auto-commit",
-    ),
-    (
-        "enable.idempotence",
-        "the alert producer is always idempotent",
-    ),
-    ("acks", "alerts are always written with acks=all"),
-    (
-        "request.required.acks",
-        "alerts are always written with acks=all",
-    ),
-];
-
 fn validate(
     file: FileConfig,
     env: &dyn Fn(&str) -> Option<String>,
@@ -783,56 +600,6 @@ fn validate(
         log_format: file.log.format,
         stateful,
     })
-}
-
-/// Converts one passthrough table to librdkafka strings, expanding `${VAR}`.
-fn rdkafka_table(
-    table: &str,
-    values: &BTreeMap<String, toml::Value>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut out = BTreeMap::new();
-    for (name, value) in values {
-        let key = format!("{table}.\"{name}\"");
-        if let Some((_, why)) = OWNED_KEYS.iter().find(|(owned, _)| owned == name) {
-            return Err(invalid(key, format!("cannot be set here: {why}")));
-        }
-        let text = match value {
-            toml::Value::String(s) => expand_env(s, env).map_err(|m| invalid(&key, m))?,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            _ => return Err(invalid(key, "expected a string, number or boolean")),
-        };
-        out.insert(name.clone(), text);
-    }
-    Ok(out)
-}
-
-/// Expands `${VAR}` from the environment; `$$` is a literal `$`.
-fn expand_env(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let end = body.find('}').ok_or("expected `}` closing `${`")?;
-            let var = &body[..end];
-            let value =
-                env(var).ok_or_else(|| format!("environment variable `{var}` is not set"))?;
-            out.push_str(&value);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 impl Settings {
