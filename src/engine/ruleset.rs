@@ -589,8 +589,10 @@ impl Evaluator {
                     };
                     let parent = fed.map(|f| &f.ancestor);
                     let stored = || stored_event(input, origin, parent);
+                    let finish =
+                        |events: &[_], batch: &mut [_]| engine.rebase_fed_events(events, batch);
                     self.runtime
-                        .on_sequence(part, r, &seq_input, stored, now, out)?;
+                        .on_sequence(part, r, &seq_input, stored, finish, now, out)?;
                 }
             }
         }

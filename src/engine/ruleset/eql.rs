@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 
 use super::{CompiledRule, Engine, EngineSettings, RuleOutcome};
 use crate::alert::{ancestor_for, Ancestor, RuleTemplate};
-use crate::engine::feedback::FedAlert;
+use crate::engine::feedback::{self, FedAlert};
 use crate::engine::index_pattern::IndexPatterns;
 use crate::engine::sequence::{EqlHits, EqlIndex, EqlQuery, StoredEvent};
 use crate::engine::stateful::{RuleKind, RuleSpec};
-use crate::engine::EventOrigin;
+use crate::engine::{AlertOut, EventError, EventOrigin};
 use crate::event::{EventView, FieldPlan, SlotId};
 use crate::rules::{Language, Rule, RuleType};
 
@@ -100,6 +100,29 @@ pub(super) fn add_eql_rules(
 }
 
 impl Engine {
+    /// Gives the alerts of a completed sequence the ancestry Kibana gives alerts built from
+    /// alerts: each event that was a fed-back alert is recorded as that alert's ancestors and
+    /// then the alert (`signal`), not as an `event`. The feedback loop does this for the alert
+    /// being evaluated; a sequence also holds alerts fed back with earlier events.
+    pub(super) fn rebase_fed_events(
+        &self,
+        events: &[StoredEvent],
+        batch: &mut [AlertOut],
+    ) -> Result<(), EventError> {
+        let Some(plan) = &self.feedback else {
+            return Ok(());
+        };
+        for e in events.iter().filter(|e| e.index == plan.index().backing) {
+            let fed = e
+                .event()
+                .and_then(|doc| FedAlert::from_doc(&doc, plan.index(), None));
+            if let Some(fed) = fed {
+                feedback::rebase_ancestry(batch, &fed)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Evaluates the EQL conditions on `view` into `hits`, with the rules' index patterns.
     pub(super) fn run_eql(
         &self,

@@ -14,13 +14,16 @@ impl Runtime {
     /// under which key; an input without stages only moves the rule's event time forward, so
     /// that sequences waiting for a trailing missing event are decided. `stored` gives the
     /// parsed event and ancestor when the event joins a sequence. Alerts of completed
-    /// sequences go to `out`.
+    /// sequences go to `out`; `finish` may then adjust each sequence's alerts (the ancestry of
+    /// events that were alerts fed back).
+    #[allow(clippy::too_many_arguments)]
     pub fn on_sequence(
         &mut self,
         part: usize,
         r: RuleRef<'_>,
         input: &SeqInput,
         stored: impl FnOnce() -> Option<StoredEvent>,
+        finish: impl Fn(&[StoredEvent], &mut [AlertOut]) -> Result<(), EventError>,
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
     ) -> Result<(), EventError> {
@@ -86,7 +89,9 @@ impl Runtime {
         let recompute = pending_after != pending_before || !done.is_empty();
         for events in &done {
             stats.sequences_completed += 1;
+            let before = out.len();
             push_sequence_alerts(r.template, &r.rule.rule_id, events, now, out)?;
+            finish(events, &mut out[before..])?;
         }
         if recompute {
             self.recompute_next_decision();
