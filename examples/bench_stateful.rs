@@ -99,6 +99,8 @@ fn engine(query_only: bool) -> (Arc<Engine>, usize) {
         .rules
         .into_iter()
         .filter(|r| !query_only || r.rule_type == RuleType::Query)
+        // EQL rules have their own benchmark (`examples/bench_eql.rs`).
+        .filter(|r| r.rule_type != RuleType::Eql)
         .filter(|r| {
             exclude
                 .as_deref()

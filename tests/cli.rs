@@ -170,11 +170,11 @@ fn check_lists_every_okta_rule_and_exits_0_when_none_is_broken() {
         .filter(|l| l.starts_with("unsupported: "))
         .count();
     assert_eq!(
-        ok, 37,
-        "all 28 KQL query, 5 threshold and 4 new_terms rules run:\n{text}"
+        ok, 42,
+        "all 28 KQL query, 5 threshold, 4 new_terms and 5 EQL rules run:\n{text}"
     );
     assert_eq!(ok + unsupported, 52, "one line per rule:\n{text}");
-    assert!(text.contains("52 rules: 37 ok"), "summary line:\n{text}");
+    assert!(text.contains("52 rules: 42 ok"), "summary line:\n{text}");
 }
 
 #[test]

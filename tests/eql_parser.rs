@@ -271,7 +271,7 @@ fn corpus_eql_queries() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).expect("rule corpus directory") {
         let path = entry.expect("dir entry").path();
-        if path.extension().map_or(true, |e| e != "toml") {
+        if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("rule file");

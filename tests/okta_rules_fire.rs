@@ -24,13 +24,13 @@ fn engine() -> Arc<Engine> {
         ..EngineSettings::default()
     };
     let (engine, statuses) = Engine::new(report.rules, settings);
-    // 28 query rules plus 5 threshold and 4 new_terms rules run; the triggers are for the
-    // query rules (each evaluator starts with empty threshold/new_terms state).
+    // 28 query rules plus 5 threshold, 4 new_terms and 5 EQL rules run; the triggers are for
+    // the query rules (each evaluator starts with empty stateful state).
     let running = statuses
         .iter()
         .filter(|s| s.outcome == RuleOutcome::Ok)
         .count();
-    assert_eq!(running, 37);
+    assert_eq!(running, 42);
     Arc::new(engine)
 }
 

@@ -14,6 +14,7 @@ mod id;
 mod mapping;
 mod params;
 mod reason;
+mod sequence;
 mod stateful;
 mod template;
 mod time;
@@ -25,10 +26,11 @@ use serde_json::Value;
 pub use ancestor::{ancestor_for, Ancestor};
 pub use ecs::{copy_source, SourceCopy};
 pub use fields::get_path;
-pub use id::query_alert_id;
+pub use id::{ancestors_alert_id, building_block_ids, query_alert_id};
 pub use mapping::{risk_score_for, rule_name_for, severity_for};
 pub use params::{parameters_json, threat_json};
 pub use reason::build_reason;
+pub use sequence::{intersect_all, pair_intersection, SequenceAlerts};
 pub use stateful::{
     add_suppression_fields, canonical_hash, new_terms_alert_id, query_suppressed_alert_id,
     suppression_instance_id, threshold_suppressed_alert_id, threshold_synthetic_id,

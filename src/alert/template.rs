@@ -301,6 +301,29 @@ impl RuleTemplate {
         (alert.id, bytes)
     }
 
+    /// Alert parts with the rule's own severity, risk score and name, no per-event overrides
+    /// (Kibana's `applyOverrides: false`, used for EQL sequence building blocks and shells); the
+    /// reason is built from `reason_source`.
+    pub(crate) fn unoverridden_parts(
+        &self,
+        reason_source: &Map<String, Value>,
+        id: String,
+        ancestors: Vec<Value>,
+        depth: u32,
+        original_time: Option<DateTime<Utc>>,
+    ) -> AlertParts {
+        AlertParts {
+            id,
+            ancestors,
+            depth,
+            original_time,
+            severity: self.severity,
+            risk_score: self.risk_score,
+            rule_name: self.name.clone(),
+            reason: build_reason(reason_source, self.severity.as_str(), &self.name),
+        }
+    }
+
     /// The severity after `severity_mapping` for `event`.
     pub fn severity_for(&self, event: &Map<String, Value>) -> Severity {
         severity_for(event, self.severity, &self.severity_mapping)

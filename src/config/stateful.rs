@@ -132,6 +132,7 @@ pub(super) fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings,
             max_events_per_group: f.max_events_per_group,
             max_terms_per_rule: f.max_terms_per_rule,
             max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
+            ..Limits::default()
         },
         flush_interval: Duration::from_millis(f.flush_interval_ms),
         snapshot_interval: Duration::from_millis(f.snapshot_interval_ms),

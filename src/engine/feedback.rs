@@ -331,7 +331,7 @@ pub fn offer(
 /// ancestors and then the parent as a `signal`. Alerts not built from `fed` (threshold alerts
 /// from their synthetic document, re-emits) are left as they are. A building-block ancestor
 /// built in the same batch (EQL shells) gets its block's new depth.
-fn rebase_ancestry(batch: &mut [AlertOut], fed: &FedAlert) -> Result<(), EventError> {
+pub(crate) fn rebase_ancestry(batch: &mut [AlertOut], fed: &FedAlert) -> Result<(), EventError> {
     let mut docs: Vec<Option<Map<String, Value>>> = Vec::with_capacity(batch.len());
     let mut depths: Vec<(String, u64)> = Vec::new();
     for alert in batch.iter() {

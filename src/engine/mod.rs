@@ -12,6 +12,7 @@ pub mod index_pattern;
 pub mod matcher;
 pub mod predicate;
 pub mod ruleset;
+pub mod sequence;
 pub mod stateful;
 pub mod text;
 pub mod wildcard;

@@ -6,7 +6,11 @@
 //! index patterns and query are tested → only for matches is the whole event parsed and an
 //! alert built.
 
+mod eql;
+
 use std::sync::Arc;
+
+use eql::{add_eql_rules, compile_eql_rule, is_eql, stored_event};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -15,6 +19,7 @@ use super::compile::{compile, CompileError};
 use super::feedback::{self, FedAlert, FeedbackPlan};
 use super::index_pattern::IndexPatterns;
 use super::matcher::{QuerySet, Scratch};
+use super::sequence::{EqlHits, EqlIndex};
 use super::stateful::{
     RuleKind, RuleRef, RuleSpec, Runtime, StateError, StatefulSettings, StatefulStats,
     ThresholdInput, ThresholdValues,
@@ -142,13 +147,15 @@ pub struct Engine {
     stateful: StatefulSettings,
     /// Whether any rule keeps state (else evaluators skip the per-event offset bookkeeping).
     has_stateful: bool,
+    /// The EQL rules' conditions (their rules follow the KQL rules in `rules`).
+    eql: EqlIndex,
     /// Rules that read alerts (`.alerts-security.*`); `None` when none does (no feedback work).
     feedback: Option<FeedbackPlan>,
 }
 
 impl Engine {
-    /// Compiles every KQL query, threshold and new_terms rule; the others are reported as
-    /// unsupported. Broken rules are reported and left out; they never stop the others.
+    /// Compiles every KQL query, threshold and new_terms rule and every EQL rule; the others
+    /// are reported as unsupported. Broken rules are reported and left out; they never stop the others.
     /// Stateful rules get [`StatefulSettings::default`] (in memory, learning on).
     pub fn new(rules: Vec<Rule>, settings: EngineSettings) -> (Engine, Vec<RuleStatus>) {
         Engine::with_stateful(rules, settings, StatefulSettings::default())
@@ -165,8 +172,20 @@ impl Engine {
         let mut exprs = Vec::new();
         let mut compiled = Vec::new();
         let mut statuses = Vec::new();
+        let mut eql_rules = Vec::new();
         for rule in rules {
             let rule = Arc::new(rule);
+            if is_eql(&rule) {
+                let outcome = match compile_eql_rule(&rule, &mut plan) {
+                    Ok(query) => {
+                        eql_rules.push((Arc::clone(&rule), query));
+                        RuleOutcome::Ok
+                    }
+                    Err(outcome) => outcome,
+                };
+                statuses.push(RuleStatus { rule, outcome });
+                continue;
+            }
             let outcome = match compile_rule(&rule, &mut plan) {
                 Ok((expr, spec)) => {
                     exprs.push(expr);
@@ -184,6 +203,7 @@ impl Engine {
             };
             statuses.push(RuleStatus { rule, outcome });
         }
+        let eql = add_eql_rules(eql_rules, &mut compiled, &mut plan, &settings, preferred);
         let queries = QuerySet::new(plan, exprs, Some(preferred));
         let has_stateful = compiled.iter().any(|r| r.spec.is_some());
         let feedback = FeedbackPlan::new(
@@ -203,6 +223,7 @@ impl Engine {
                 settings,
                 stateful,
                 has_stateful,
+                eql,
                 feedback,
             },
             statuses,
@@ -223,6 +244,7 @@ impl Engine {
             settings,
             stateful: StatefulSettings::default(),
             has_stateful: false,
+            eql: EqlIndex::default(),
             feedback: None,
         })
     }
@@ -241,7 +263,7 @@ impl Engine {
         &self.settings
     }
 
-    /// Whether any rule keeps state (threshold, new_terms, suppression).
+    /// Whether any rule keeps state (threshold, new_terms, suppression, EQL sequences).
     pub fn has_stateful_rules(&self) -> bool {
         self.has_stateful
     }
@@ -281,6 +303,9 @@ impl Engine {
             index: String::new(),
             runtime,
             threshold_inputs: Vec::new(),
+            eql_hits: EqlHits::default(),
+            eql_candidates: Vec::new(),
+            eql_index: String::new(),
             part: None,
         }
     }
@@ -359,6 +384,11 @@ pub struct Evaluator {
     runtime: Runtime,
     /// Matches of threshold rules with their inputs read from the event (no parse needed).
     threshold_inputs: Vec<(usize, ThresholdInput)>,
+    /// What the current event matched of the EQL rules.
+    eql_hits: EqlHits,
+    eql_candidates: Vec<u32>,
+    /// The current event's index name for EQL rules' index patterns (reused buffer).
+    eql_index: String,
     /// Stateful partition slot of the current input event, for the alerts fed back from it.
     part: Option<usize>,
 }
@@ -469,12 +499,36 @@ impl Evaluator {
         // The event's index name, computed on the first candidate rule only.
         let index_buf = &mut self.index;
         let mut index: Option<bool> = None;
+        let eql_hits = &mut self.eql_hits;
+        eql_hits.clear();
+        let eql_candidates = &mut self.eql_candidates;
+        let eql_index = &mut self.eql_index;
+        // Sequences waiting for a missing-event decision are decided by event time.
+        let tick_after = if building {
+            self.runtime.sequence_tick_after()
+        } else {
+            None
+        };
+        let runtime = &self.runtime;
         let proceed = engine.queries.run(
             input,
             // An alert's `data_stream.*` are its source's, not a data stream it is in.
             origin.default_index.filter(|_| fed.is_none()),
             &mut self.scratch,
-            |view| fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view))),
+            |view| {
+                let pass = fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view)));
+                if pass && !engine.eql.is_empty() {
+                    let open = |i: usize| {
+                        engine
+                            .rules
+                            .get(i)
+                            .is_some_and(|r| runtime.sequences_open(&r.rule.rule_id))
+                    };
+                    let bufs = (eql_index, eql_candidates, eql_hits);
+                    engine.run_eql(view, origin, fed, open, tick_after, bufs);
+                }
+                pass
+            },
             |i, view| {
                 let Some(rule) = engine.rules.get(i) else {
                     return true;
@@ -495,6 +549,8 @@ impl Evaluator {
         if !proceed {
             return Ok(Reading::RawOkta(out));
         }
+        // Single-event EQL rules alert like query rules.
+        matched.extend_from_slice(&self.eql_hits.events);
         let Some(out) = out else {
             return Ok(Reading::Done(()));
         };
@@ -519,6 +575,24 @@ impl Evaluator {
                         template: &rule.template,
                     };
                     self.runtime.on_threshold_match(part, r, input, now, out)?;
+                }
+            }
+            for (i, seq_input) in self.eql_hits.sequences.drain(..) {
+                let Some(rule) = engine.rules.get(i) else {
+                    continue;
+                };
+                if let Some(spec) = &rule.spec {
+                    let r = RuleRef {
+                        rule: &rule.rule,
+                        spec,
+                        template: &rule.template,
+                    };
+                    let parent = fed.map(|f| &f.ancestor);
+                    let stored = || stored_event(input, origin, parent);
+                    let finish =
+                        |events: &[_], batch: &mut [_]| engine.rebase_fed_events(events, batch);
+                    self.runtime
+                        .on_sequence(part, r, &seq_input, stored, finish, now, out)?;
                 }
             }
         }

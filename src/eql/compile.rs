@@ -37,7 +37,7 @@ use crate::schema::{field_type, FieldType};
 /// A compiled single-event condition (including the `category where` part).
 #[derive(Debug, Clone)]
 pub struct EqlExpr {
-    node: Node,
+    pub(crate) node: Node,
 }
 
 impl EqlExpr {

@@ -22,6 +22,7 @@
 //! - `sample`, `join` and pipes (`| head`, `| tail`) parse but do not compile (`join` is
 //!   rejected by Elasticsearch's parser too).
 
+mod anchor;
 pub mod ast;
 pub mod compile;
 mod display;

@@ -10,6 +10,7 @@
 //! oldest, and both are counted in [`StatefulStats`].
 
 mod apply;
+mod eql;
 pub mod new_terms;
 mod spec;
 pub mod store;
@@ -24,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::sequence::SequenceState;
 use super::{AlertOut, EventError, EventOrigin};
 use crate::alert::{Ancestor, RuleTemplate};
 use crate::rules::Rule;
@@ -67,6 +69,9 @@ struct RuleState {
     new_terms: Option<NewTermsState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     suppression: Option<SuppressionState>,
+    /// EQL sequences in flight (see `crate::engine::sequence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sequence: Option<SequenceState>,
     /// Horizon of the last expiry pass (passes run once per window length of event time).
     #[serde(default)]
     expired_at: Option<i64>,
@@ -78,6 +83,11 @@ impl RuleState {
         let period = match kind {
             RuleKind::Threshold(s) => s.window_ms,
             RuleKind::NewTerms(s) => s.history_ms,
+            // Sequences expire after `maxspan`; without it only the limit bounds them.
+            RuleKind::Sequence(s) => match s.maxspan_ms {
+                Some(m) => m,
+                None => return,
+            },
             RuleKind::Query => return,
         };
         let last = *self.expired_at.get_or_insert(horizon);
@@ -96,6 +106,11 @@ impl RuleState {
                     n.expire(s, horizon, stats);
                 }
             }
+            RuleKind::Sequence(s) => {
+                if let Some(q) = &mut self.sequence {
+                    q.expire(s, horizon, stats);
+                }
+            }
             RuleKind::Query => {}
         }
     }
@@ -108,6 +123,10 @@ pub struct StateSizes {
     pub threshold_groups: usize,
     pub new_terms: usize,
     pub suppression_groups: usize,
+    /// EQL sequences in flight or waiting for their missing-event decision.
+    pub sequences: usize,
+    /// Distinct events those sequences hold.
+    pub sequence_events: usize,
 }
 
 /// A threshold rule's inputs read from the event without parsing it whole (the event reader's
@@ -152,6 +171,13 @@ pub struct Runtime {
     stats: StatefulStats,
     /// `eval --learn`: new_terms rules record every term and alert on none.
     learn_only: bool,
+    /// EQL sequence rules (by `rule_id`) → sequences in flight or pending over all
+    /// partitions: later steps of a rule without any are not evaluated.
+    sequences_open: HashMap<String, usize>,
+    /// The earliest event time at which a pending sequence can be decided (its deadline plus
+    /// the allowed lateness), over all partitions: the evaluator feeds event times to the
+    /// rules with missing-event stages only after it.
+    next_decision: Option<i64>,
 }
 
 impl Runtime {
@@ -167,6 +193,8 @@ impl Runtime {
             last: 0,
             stats: StatefulStats::default(),
             learn_only: false,
+            sequences_open: HashMap::new(),
+            next_decision: None,
         })
     }
 
@@ -188,6 +216,8 @@ impl Runtime {
                 s.threshold_groups += r.threshold.as_ref().map_or(0, ThresholdState::len);
                 s.new_terms += r.new_terms.as_ref().map_or(0, NewTermsState::len);
                 s.suppression_groups += r.suppression.as_ref().map_or(0, SuppressionState::len);
+                s.sequences += r.sequence.as_ref().map_or(0, SequenceState::len);
+                s.sequence_events += r.sequence.as_ref().map_or(0, SequenceState::stored_events);
             }
         }
         s
@@ -220,6 +250,8 @@ impl Runtime {
             _ => PartitionState::default(),
         };
         self.partitions.push((key, state, false));
+        // Sequences restored from a snapshot: in flight, or waiting for a decision.
+        self.restored_sequences(self.partitions.len() - 1);
         self.last = self.partitions.len() - 1;
         self.last
     }
@@ -334,6 +366,8 @@ impl Runtime {
         match &r.spec.kind {
             RuleKind::Query => cx.query(rs, t)?,
             RuleKind::Threshold(spec) => cx.threshold(rs, spec, t, (watermark, horizon), read)?,
+            // Sequence rules come through `Runtime::on_sequence`.
+            RuleKind::Sequence(_) => {}
             RuleKind::NewTerms(spec) => {
                 let learning = *learn_only
                     || match settings.learning {

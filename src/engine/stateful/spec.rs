@@ -11,6 +11,7 @@ use super::new_terms::NewTermsSpec;
 use super::suppression::{SuppressionSpec, SuppressionWindow};
 use super::threshold::ThresholdSpec;
 use super::time;
+use crate::engine::sequence::SequenceSpec;
 use crate::rules::{MissingFieldsStrategy, Rule, RuleType};
 
 /// Size limits of the state of one rule in one partition.
@@ -24,6 +25,9 @@ pub struct Limits {
     pub max_terms_per_rule: usize,
     /// Open suppression windows.
     pub max_suppression_groups_per_rule: usize,
+    /// EQL sequences in flight or waiting for their missing-event decision. Each holds the
+    /// parsed events it matched so far (a few KB per event; see `docs/eql.md`).
+    pub max_sequences_per_rule: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +39,7 @@ impl Default for Limits {
             max_events_per_group: 10_000,
             max_terms_per_rule: 1_000_000,
             max_suppression_groups_per_rule: 100_000,
+            max_sequences_per_rule: 10_000,
         }
     }
 }
@@ -97,6 +102,8 @@ pub struct StatefulStats {
     pub suppressed: u64,
     /// Snapshots that could not be loaded (the partition started empty).
     pub load_errors: u64,
+    /// EQL sequences completed (each gives building-block alerts and a shell alert).
+    pub sequences_completed: u64,
 }
 
 /// What a non-plain rule needs at match time.
@@ -114,6 +121,8 @@ pub enum RuleKind {
     Query,
     Threshold(ThresholdSpec),
     NewTerms(NewTermsSpec),
+    /// An EQL sequence (its conditions live in the engine's EQL index).
+    Sequence(SequenceSpec),
 }
 
 impl RuleSpec {

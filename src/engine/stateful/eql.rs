@@ -1,0 +1,148 @@
+//! EQL sequence rules in the stateful runtime: the same per-partition rule state, watermark
+//! and allowed lateness as threshold / new_terms, with the sequences of
+//! `crate::engine::sequence::state` as the rule's state.
+
+use chrono::{DateTime, Utc};
+
+use super::{RuleKind, RuleRef, RuleState, Runtime};
+use crate::engine::sequence::emit::push_sequence_alerts;
+use crate::engine::sequence::{SeqInput, SequenceState, StoredEvent};
+use crate::engine::{AlertOut, EventError};
+
+impl Runtime {
+    /// Feeds one event to a sequence rule: `input` says which stages (and `until`) it matches
+    /// under which key; an input without stages only moves the rule's event time forward, so
+    /// that sequences waiting for a trailing missing event are decided. `stored` gives the
+    /// parsed event and ancestor when the event joins a sequence. Alerts of completed
+    /// sequences go to `out`; `finish` may then adjust each sequence's alerts (the ancestry of
+    /// events that were alerts fed back).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_sequence(
+        &mut self,
+        part: usize,
+        r: RuleRef<'_>,
+        input: &SeqInput,
+        stored: impl FnOnce() -> Option<StoredEvent>,
+        finish: impl Fn(&[StoredEvent], &mut [AlertOut]) -> Result<(), EventError>,
+        now: DateTime<Utc>,
+        out: &mut Vec<AlertOut>,
+    ) -> Result<(), EventError> {
+        let RuleKind::Sequence(spec) = &r.spec.kind else {
+            return Ok(());
+        };
+        let tick = input.stages.is_empty() && input.until.is_none();
+        let Runtime {
+            settings,
+            partitions,
+            stats,
+            sequences_open,
+            ..
+        } = self;
+        let Some((_, state, dirty)) = partitions.get_mut(part) else {
+            return Ok(());
+        };
+        // A tick for a rule without state changes nothing (and allocates nothing).
+        let rs = match state.rules.get_mut(&r.rule.rule_id) {
+            Some(rs) => rs,
+            None if tick => return Ok(()),
+            None => state.rules.entry(r.rule.rule_id.clone()).or_default(),
+        };
+        let t = input.time;
+        let lateness = settings.allowed_lateness_ms;
+        if rs.watermark.is_some_and(|w| t < w.saturating_sub(lateness)) {
+            if !tick {
+                stats.late_events += 1;
+            }
+            return Ok(());
+        }
+        if tick && rs.watermark.is_some_and(|w| t <= w) {
+            return Ok(());
+        }
+        *dirty = true;
+        let watermark = rs.watermark.map_or(t, |w| w.max(t));
+        rs.watermark = Some(watermark);
+        let horizon = watermark.saturating_sub(lateness);
+        let (open_before, pending_before) = counts(rs);
+        let mut done = Vec::new();
+        // Decide waiting sequences before expiry prunes the missing-stage times they read.
+        if let Some(seq) = &mut rs.sequence {
+            seq.decide(spec, horizon, &mut done);
+        }
+        rs.expire(&r.spec.kind, horizon, stats);
+        if !tick {
+            let seq = rs.sequence.get_or_insert_with(SequenceState::default);
+            seq.observe(
+                spec,
+                input,
+                horizon,
+                &settings.limits,
+                stats,
+                stored,
+                &mut done,
+            );
+        }
+        let (open_after, pending_after) = counts(rs);
+        if open_after != open_before {
+            let n = sequences_open.entry(r.rule.rule_id.clone()).or_default();
+            *n = (*n + open_after).saturating_sub(open_before);
+        }
+        let recompute = pending_after != pending_before || !done.is_empty();
+        for events in &done {
+            stats.sequences_completed += 1;
+            let before = out.len();
+            push_sequence_alerts(r.template, &r.rule.rule_id, events, now, out)?;
+            finish(events, &mut out[before..])?;
+        }
+        if recompute {
+            self.recompute_next_decision();
+        }
+        Ok(())
+    }
+
+    /// Event times after which a pending sequence may be decided (`None`: none pending);
+    /// the evaluator then feeds later event times to the rules with missing-event stages.
+    pub fn sequence_tick_after(&self) -> Option<i64> {
+        self.next_decision
+    }
+
+    /// Whether the sequence rule `rule_id` has sequences in flight or pending in any partition.
+    pub fn sequences_open(&self, rule_id: &str) -> bool {
+        self.sequences_open.get(rule_id).is_some_and(|n| *n > 0)
+    }
+
+    /// Counts the sequences of a partition just loaded from a snapshot.
+    pub(super) fn restored_sequences(&mut self, part: usize) {
+        let Some((_, state, _)) = self.partitions.get(part) else {
+            return;
+        };
+        let mut any = false;
+        for (rule_id, rs) in &state.rules {
+            let (open, _) = counts(rs);
+            if open > 0 {
+                *self.sequences_open.entry(rule_id.clone()).or_default() += open;
+                any = true;
+            }
+        }
+        if any {
+            self.recompute_next_decision();
+        }
+    }
+
+    fn recompute_next_decision(&mut self) {
+        let lateness = self.settings.allowed_lateness_ms;
+        self.next_decision = self
+            .partitions
+            .iter()
+            .flat_map(|(_, state, _)| state.rules.values())
+            .filter_map(|rs| rs.sequence.as_ref()?.next_deadline())
+            .min()
+            .map(|d| d.saturating_add(lateness));
+    }
+}
+
+/// Sequences in flight or pending, and pending alone, of a rule's state.
+fn counts(rs: &RuleState) -> (usize, usize) {
+    rs.sequence
+        .as_ref()
+        .map_or((0, 0), |s| (s.len(), s.pending_len()))
+}
