@@ -23,6 +23,8 @@ pub struct StatefulFile {
     pub max_events_per_group: usize,
     pub max_terms_per_rule: usize,
     pub max_suppression_groups_per_rule: usize,
+    /// Open (partial) EQL sequences per rule and partition.
+    pub max_sequences_per_rule: usize,
     /// How often workers send suppression updates (`Evaluator::flush`).
     pub flush_interval_ms: u64,
     /// How often (at most) each partition's state is snapshotted to `state_dir`; offsets are
@@ -41,6 +43,7 @@ impl Default for StatefulFile {
             max_events_per_group: engine.limits.max_events_per_group,
             max_terms_per_rule: engine.limits.max_terms_per_rule,
             max_suppression_groups_per_rule: engine.limits.max_suppression_groups_per_rule,
+            max_sequences_per_rule: engine.limits.max_sequences_per_rule,
             // Suppressed alerts are re-sent when their window closes anyway; the timer only
             // bounds how stale a count can be when a rule goes quiet.
             flush_interval_ms: 60_000,
@@ -101,6 +104,10 @@ pub(super) fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings,
             "stateful.max_suppression_groups_per_rule",
             f.max_suppression_groups_per_rule,
         ),
+        (
+            "stateful.max_sequences_per_rule",
+            f.max_sequences_per_rule,
+        ),
     ] {
         if v == 0 {
             return Err(invalid(key, "expected a value of at least 1"));
@@ -132,7 +139,7 @@ pub(super) fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings,
             max_events_per_group: f.max_events_per_group,
             max_terms_per_rule: f.max_terms_per_rule,
             max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
-            ..Limits::default()
+            max_sequences_per_rule: f.max_sequences_per_rule,
         },
         flush_interval: Duration::from_millis(f.flush_interval_ms),
         snapshot_interval: Duration::from_millis(f.snapshot_interval_ms),
