@@ -12,7 +12,8 @@
 # fresh topic and print the consume→alert-acknowledged latency histogram.
 # Memory: tansu keeps topics in RAM (1M events ≈ 3.5 GB in the broker).
 # The evaluator is chosen in one place: evaluator_factory() in examples/pipeline_bench.rs
-# (BENCH_EVALUATOR=noop measures the pipeline without any evaluation work).
+# (BENCH_EVALUATOR=noop measures the pipeline without any evaluation work, =query with the 28
+# KQL query rules only; the default runs every Okta rule rulestream runs).
 # BENCH_CONSUMER_PROPS / BENCH_PRODUCER_PROPS="k=v,k=v" add librdkafka properties (tuning runs).
 set -euo pipefail
 
