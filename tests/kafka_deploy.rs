@@ -69,6 +69,22 @@ fn compose_runs_a_valid_rulestream_command_scraped_by_prometheus() {
         assert!(init.contains(t.as_str()), "kafka-init does not create {t}");
     }
 
+    // Stateful-rule snapshots live on a named volume, in a directory the image prepares.
+    let state_dir = settings
+        .stateful
+        .state_dir
+        .clone()
+        .expect("compose sets --state-dir");
+    let state_dir = state_dir.display().to_string();
+    let mounts = services["rulestream"]["volumes"].to_string();
+    assert!(
+        mounts.contains(&format!("rulestream-state:{state_dir}")),
+        "{mounts}"
+    );
+    assert!(compose["volumes"]
+        .as_object()
+        .is_some_and(|v| v.contains_key("rulestream-state")));
+
     let volumes = services["prometheus"]["volumes"].to_string();
     assert!(volumes.contains("./config/prometheus.yml"));
     let prom = yaml_to_json("config/prometheus.yml");
@@ -80,4 +96,5 @@ fn compose_runs_a_valid_rulestream_command_scraped_by_prometheus() {
 
     let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("COPY config/rulestream.toml /etc/rulestream/rulestream.toml"));
+    assert!(dockerfile.contains(&format!("chown rulestream {state_dir}")));
 }

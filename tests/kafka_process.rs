@@ -59,6 +59,8 @@ fn stage_child_entry() {
         "3",
         "--log-format",
         "json",
+        "--state-dir",
+        "/var/lib/rulestream/state",
     ])
     .expect("documented flags parse, and flags alone are enough");
     assert_eq!(s.kafka.input_topics, ["a", "b"]);
@@ -66,6 +68,10 @@ fn stage_child_entry() {
     assert_eq!(s.rules.len(), 2);
     assert_eq!(s.pipeline.workers, 3);
     assert_eq!(s.log_format, rulestream::config::LogFormat::Json);
+    assert_eq!(
+        s.stateful.state_dir.as_deref(),
+        Some(std::path::Path::new("/var/lib/rulestream/state"))
+    );
 }
 
 /// Starts `rulestream run` for `names` as a child process; `delay_us` slows each evaluation.

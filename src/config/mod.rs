@@ -138,6 +138,11 @@ pub struct RunArgs {
     /// Log format [default: text].
     #[arg(long, value_enum, value_name = "FORMAT", env = "RULESTREAM_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Directory of stateful-rule snapshots (`stateful.state_dir`): threshold counts, the
+    /// new_terms history and open EQL sequences survive restarts; offsets are committed only
+    /// up to the last snapshot [default: none, state in memory].
+    #[arg(long, value_name = "DIR", env = "RULESTREAM_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,6 +392,9 @@ impl Settings {
         }
         if let Some(f) = args.log_format {
             file.log.format = f;
+        }
+        if let Some(d) = &args.state_dir {
+            file.stateful.state_dir = Some(d.clone());
         }
         validate(file, env)
     }
