@@ -50,10 +50,26 @@ fn evaluator_factory() -> Arc<dyn EvaluatorFactory> {
                     .retain(|r| r.rule_type == rulestream::rules::RuleType::Query);
             }
             let settings = rulestream::engine::ruleset::EngineSettings::default();
-            let (engine, _) = rulestream::engine::ruleset::Engine::new(report.rules, settings);
+            let stateful = rulestream::engine::stateful::StatefulSettings {
+                state_dir: state_dir(),
+                ..Default::default()
+            };
+            let (engine, _) = rulestream::engine::ruleset::Engine::with_stateful(
+                report.rules,
+                settings,
+                stateful,
+            );
             Arc::new(rulestream::pipeline::EngineFactory(Arc::new(engine)))
         }
     }
+}
+
+/// `BENCH_STATE_DIR`: durable stateful-rule state (snapshots, offsets held back until they
+/// are written), to measure its cost against a run without it.
+fn state_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("BENCH_STATE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
 }
 
 struct Noop;
@@ -264,9 +280,13 @@ fn settings(brokers: &str, topic: &str, workers: u64) -> Res<Settings> {
          input_topics = [\"{topic}\"]\nalerts_topic = \"{topic}-alerts\"\n\
          dead_letter_topic = \"{topic}-dead\"\n\
          [pipeline]\nworkers = {workers}\n\
-         [metrics]\naddr = \"127.0.0.1:0\"\n\
+         [metrics]\naddr = \"127.0.0.1:0\"\n{}\
          [librdkafka_consumer]\n\"session.timeout.ms\" = 2000\n\"heartbeat.interval.ms\" = 500\n\
          {}[librdkafka_producer]\n{}",
+        state_dir().map_or(String::new(), |d| format!(
+            "[stateful]\nstate_dir = \"{}\"\n",
+            d.display()
+        )),
         extra_props("BENCH_CONSUMER_PROPS"),
         extra_props("BENCH_PRODUCER_PROPS"),
     );

@@ -14,6 +14,8 @@
 # The evaluator is chosen in one place: evaluator_factory() in examples/pipeline_bench.rs
 # (BENCH_EVALUATOR=noop measures the pipeline without any evaluation work, =query with the 28
 # KQL query rules only; the default runs every Okta rule rulestream runs).
+# BENCH_STATE_DIR=DIR runs the stage with durable stateful-rule state in DIR (snapshots written,
+# offsets held back until they are), to compare with a run without it.
 # BENCH_CONSUMER_PROPS / BENCH_PRODUCER_PROPS="k=v,k=v" add librdkafka properties (tuning runs).
 set -euo pipefail
 
