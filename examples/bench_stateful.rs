@@ -104,13 +104,13 @@ fn engine(query_only: bool) -> (Arc<Engine>, usize) {
         .filter(|r| {
             exclude
                 .as_deref()
-                .map_or(true, |x| !r.path.to_string_lossy().contains(x))
+                .is_none_or(|x| !r.path.to_string_lossy().contains(x))
         })
         .filter(|r| {
             r.rule_type == RuleType::Query
                 || only
                     .as_deref()
-                    .map_or(true, |x| r.path.to_string_lossy().contains(x))
+                    .is_none_or(|x| r.path.to_string_lossy().contains(x))
         })
         .collect();
     let stateful = StatefulSettings {

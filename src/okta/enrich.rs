@@ -85,7 +85,7 @@ impl UaBuild {
                 continue;
             };
             // uaparser skips a match that yields no family and tries the next regex.
-            if !has_family_replacement && c.get(1).map_or(true, |m| m.as_bytes().is_empty()) {
+            if !has_family_replacement && c.get(1).is_none_or(|m| m.as_bytes().is_empty()) {
                 continue;
             }
             return c

@@ -480,7 +480,7 @@ fn learning_until(rs: &RuleState, period: i64) -> Option<i64> {
 /// Whether `t` is inside the learning period ending at `until`. A rule that has seen nothing
 /// yet is learning (its first event starts the period).
 fn still_learning(until: Option<i64>, t: i64) -> bool {
-    until.map_or(true, |until| t < until)
+    until.is_none_or(|until| t < until)
 }
 
 /// Drops entries older than `expired` (by `age`); if the map is still at `limit`, drops the

@@ -180,7 +180,7 @@ impl SuppressionState {
     /// Closes windows that ended at or before `horizon` (watermark − lateness): their final
     /// updates (only for windows with unsent folds) go to `out`.
     pub fn sweep(&mut self, horizon: i64, now_ms: i64, out: &mut Vec<Update>) {
-        if self.next_close.map_or(true, |n| n > horizon) {
+        if self.next_close.is_none_or(|n| n > horizon) {
             return;
         }
         let closing: Vec<String> = self

@@ -189,7 +189,7 @@ impl ThresholdState {
             // Already covered by an alert (Kibana's signal history).
             return None;
         }
-        let in_order = group.entries.back().map_or(true, |last| t >= last.t);
+        let in_order = group.entries.back().is_none_or(|last| t >= last.t);
         group.touched = group.touched.max(t);
         // Entries before every window that can still end (later events are dropped as late)
         // go, from the summary first.
@@ -251,7 +251,7 @@ impl ThresholdState {
     /// reaches their re-arm time; each alert's window ends at the group's latest event.
     pub fn sweep(&mut self, spec: &ThresholdSpec, watermark: i64) -> Vec<Firing> {
         let mut out = Vec::new();
-        if self.next_rearm.map_or(true, |n| n > watermark) {
+        if self.next_rearm.is_none_or(|n| n > watermark) {
             return out;
         }
         for (key, group) in &mut self.groups {
