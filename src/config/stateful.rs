@@ -104,10 +104,7 @@ pub(super) fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings,
             "stateful.max_suppression_groups_per_rule",
             f.max_suppression_groups_per_rule,
         ),
-        (
-            "stateful.max_sequences_per_rule",
-            f.max_sequences_per_rule,
-        ),
+        ("stateful.max_sequences_per_rule", f.max_sequences_per_rule),
     ] {
         if v == 0 {
             return Err(invalid(key, "expected a value of at least 1"));

@@ -509,7 +509,6 @@ impl Evaluator {
         } else {
             None
         };
-        let runtime = &self.runtime;
         let proceed = engine.queries.run(
             input,
             // An alert's `data_stream.*` are its source's, not a data stream it is in.
@@ -518,14 +517,8 @@ impl Evaluator {
             |view| {
                 let pass = fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view)));
                 if pass && !engine.eql.is_empty() {
-                    let open = |i: usize| {
-                        engine
-                            .rules
-                            .get(i)
-                            .is_some_and(|r| runtime.sequences_open(&r.rule.rule_id))
-                    };
                     let bufs = (eql_index, eql_candidates, eql_hits);
-                    engine.run_eql(view, origin, fed, open, tick_after, bufs);
+                    engine.run_eql(view, origin, fed, tick_after, bufs);
                 }
                 pass
             },

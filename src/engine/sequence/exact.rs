@@ -1,0 +1,252 @@
+//! The exact pass of a sequence rule: the same matcher ([`SequenceState`]) fed the rule's
+//! events in event-time order, so that the sequences found do not depend on the arrival order
+//! within the allowed lateness (issue #6).
+//!
+//! The immediate matcher (`SequenceState` fed at arrival) alerts within milliseconds but pairs
+//! only events that arrived in order: a later-stage event that arrives *before* the
+//! earlier-stage event it follows in event time is never paired with it. The exact pass keeps
+//! every event that matched a stage or `until` in a buffer ordered by (event time, arrival).
+//! Once the rule's horizon (watermark − allowed lateness) is past an event, no event that
+//! precedes it can still be accepted (an event before the horizon is late and dropped), so the
+//! buffered events before the horizon are fed, in order, to the second matcher: it sees exactly
+//! the in-order stream. A sequence it completes is emitted unless the immediate matcher already
+//! emitted the same events (same events → same alert ids), recorded in `emitted` until the exact
+//! pass has gone past the sequence's last event.
+//!
+//! Rules with missing-event stages (`![q]`) use the exact pass alone: their sequences are
+//! decided only once the horizon has passed them anyway, so the exact pass costs no latency and
+//! decides on every `q` event, also one that arrived before the sequence's events.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::SequenceSpec;
+use super::state::{Completed, SeqInput, SequenceState, StoredEvent};
+use crate::alert::{ancestor_for, Ancestor};
+use crate::engine::stateful::{Limits, StatefulStats};
+
+/// An event as received, with what its ancestor is derived from; the JSON is parsed (and the
+/// ancestor derived) only when a matcher makes it part of a sequence, as most events never
+/// join one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawEvent {
+    pub json: String,
+    /// The configured index (`EventOrigin::default_index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_index: Option<String>,
+    /// Kafka topic, partition and offset, when read from Kafka.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<(String, i32, i64)>,
+    /// Index and id of the alert when the event is an alert fed back (its own ancestor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<(String, String)>,
+}
+
+impl RawEvent {
+    /// The event and its ancestor as a sequence keeps them (`None` when the text is not a JSON
+    /// object: such an event joins no sequence).
+    pub fn resolve(&self) -> Option<StoredEvent> {
+        let event: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.json).ok()?;
+        let ancestor = match &self.parent {
+            Some((index, id)) => Ancestor {
+                index: index.clone(),
+                id: id.clone(),
+            },
+            None => {
+                let origin = self.origin.as_ref().map(|(t, p, o)| (t.as_str(), *p, *o));
+                ancestor_for(&event, self.default_index.as_deref(), origin)
+            }
+        };
+        Some(StoredEvent {
+            json: self.json.clone(),
+            index: ancestor.index,
+            id: ancestor.id,
+        })
+    }
+}
+
+/// One buffered event: its matches (with its time) and, when it matched a positive stage, the
+/// event itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Buffered {
+    arrival: u64,
+    input: SeqInput,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<RawEvent>,
+}
+
+/// The exact pass of one sequence rule in one partition (serialized into partition snapshots).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExactPass {
+    /// Events not yet fed, sorted by (time, arrival).
+    buffer: VecDeque<Buffered>,
+    next_arrival: u64,
+    matcher: SequenceState,
+    /// Time of the last event fed to the matcher: an event before it can no longer be placed
+    /// in order (only after the buffer limit forced an early release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fed_upto: Option<i64>,
+    /// Sequences the immediate matcher emitted (identity → time of their last event) that the
+    /// exact pass has not gone past yet.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    emitted: HashMap<String, i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expired_at: Option<i64>,
+    /// [`ExactPass::next_due`] as of the last [`ExactPass::advance`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due: Option<i64>,
+}
+
+/// The identity of a completed sequence: its events' ancestors in order (the alert ids are
+/// derived from them and the rule).
+pub fn identity(events: &[StoredEvent]) -> String {
+    let mut id = String::new();
+    for e in events {
+        id.push_str(&e.index);
+        id.push('\u{1f}');
+        id.push_str(&e.id);
+        id.push('\u{1e}');
+    }
+    id
+}
+
+impl ExactPass {
+    /// Sequences in flight or pending in the exact matcher.
+    pub fn len(&self) -> usize {
+        self.matcher.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_empty() && self.buffer.is_empty()
+    }
+
+    /// Events waiting in the buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Distinct events held by the exact matcher's sequences.
+    pub fn stored_events(&self) -> usize {
+        self.matcher.stored_events()
+    }
+
+    /// When the horizon passing it would change something (as of the last advance; the
+    /// runtime feeds later event times to the rule from then on).
+    pub fn due(&self) -> Option<i64> {
+        self.due
+    }
+
+    /// The earliest time at which the horizon passing it would change something: a pending
+    /// decision or, for rules whose sequences only the exact pass finds (missing stages), the
+    /// first buffered event.
+    fn next_due(&self, spec: &SequenceSpec) -> Option<i64> {
+        let front = self
+            .buffer
+            .front()
+            .filter(|_| spec.has_missing())
+            .map(|b| b.input.time);
+        match (self.matcher.next_deadline(), front) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Buffers one accepted (not late) event. `event` is needed when it matched a positive
+    /// stage. Returns `false` when it cannot be placed in order any more (its time is before
+    /// an event the buffer limit forced out early); it then takes no part in the exact pass.
+    pub fn push(&mut self, input: &SeqInput, event: Option<RawEvent>) -> bool {
+        if self.fed_upto.is_some_and(|f| input.time < f) {
+            return false;
+        }
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        let b = Buffered {
+            arrival,
+            input: input.clone(),
+            event,
+        };
+        // In-order streams append at the end.
+        let at = self
+            .buffer
+            .partition_point(|x| (x.input.time, x.arrival) <= (b.input.time, arrival));
+        self.buffer.insert(at, b);
+        true
+    }
+
+    /// Records a sequence the immediate matcher emitted, whose last event is at `end`.
+    pub fn emitted_immediately(&mut self, events: &[StoredEvent], end: i64) {
+        self.emitted.insert(identity(events), end);
+    }
+
+    /// Feeds the buffered events before `horizon` (and, over the buffer limit, the oldest
+    /// ones) to the exact matcher in order, decides its pending sequences, and appends to
+    /// `done` the sequences found that the immediate matcher did not emit.
+    pub fn advance(
+        &mut self,
+        spec: &SequenceSpec,
+        horizon: i64,
+        limits: &Limits,
+        stats: &mut StatefulStats,
+        done: &mut Vec<Completed>,
+    ) {
+        let limit = limits.max_sequences_per_rule.max(1);
+        let mut found = Vec::new();
+        while let Some(front) = self.buffer.front() {
+            let due = front.input.time < horizon;
+            if !due && self.buffer.len() <= limit {
+                break;
+            }
+            let Some(b) = self.buffer.pop_front() else {
+                break;
+            };
+            if !due {
+                // Over the limit: fed early; later events before it lose their exact place.
+                stats.evicted_by_limit += 1;
+            }
+            let t = b.input.time;
+            self.fed_upto = Some(self.fed_upto.map_or(t, |f| f.max(t)));
+            let event = b.event;
+            // The matcher sees an in-order stream: its own horizon is the event's time, so a
+            // pending sequence is decided only once every event up to its deadline was fed.
+            self.matcher.observe(
+                spec,
+                &b.input,
+                t,
+                limits,
+                stats,
+                || event.as_ref().and_then(RawEvent::resolve),
+                &mut found,
+            );
+        }
+        // Every event before the horizon has been fed.
+        self.matcher.decide(spec, horizon, &mut found);
+        self.expire(spec, horizon, stats);
+        for events in found {
+            if self.emitted.remove(&identity(&events)).is_none() {
+                done.push(events);
+            }
+        }
+        // The exact pass has gone past these sequences' last events: it will not find them.
+        if let Some(fed) = self.fed_upto {
+            self.emitted.retain(|_, end| *end >= fed);
+        }
+        self.due = self.next_due(spec);
+    }
+
+    /// Expires the exact matcher's sequences, at most once per `maxspan` of horizon (after
+    /// feeding: a sequence may be extended by any event fed up to `start + maxspan`).
+    fn expire(&mut self, spec: &SequenceSpec, horizon: i64, stats: &mut StatefulStats) {
+        let Some(maxspan) = spec.maxspan_ms else {
+            return;
+        };
+        let fed = self.fed_upto.map_or(horizon, |f| f.min(horizon));
+        let last = *self.expired_at.get_or_insert(fed);
+        if fed.saturating_sub(last) < maxspan {
+            return;
+        }
+        self.expired_at = Some(fed);
+        self.matcher.expire(spec, fed, stats);
+    }
+}
