@@ -229,10 +229,15 @@ impl ExactPass {
             }
         }
         // The exact pass has gone past these sequences' last events: it will not find them.
-        if let Some(fed) = self.fed_upto {
-            self.emitted.retain(|_, end| *end >= fed);
-        }
+        let through = self.fed_through(horizon);
+        self.emitted.retain(|_, end| *end >= through);
         self.due = self.next_due(spec);
+    }
+
+    /// Every event before this time has been fed (or can no longer be placed): those before
+    /// the horizon, and those before an early release.
+    fn fed_through(&self, horizon: i64) -> i64 {
+        self.fed_upto.map_or(horizon, |f| f.max(horizon))
     }
 
     /// Expires the exact matcher's sequences, at most once per `maxspan` of horizon (after
@@ -241,7 +246,7 @@ impl ExactPass {
         let Some(maxspan) = spec.maxspan_ms else {
             return;
         };
-        let fed = self.fed_upto.map_or(horizon, |f| f.min(horizon));
+        let fed = self.fed_through(horizon);
         let last = *self.expired_at.get_or_insert(fed);
         if fed.saturating_sub(last) < maxspan {
             return;
