@@ -669,6 +669,48 @@ fn sequences_are_bounded_by_the_limit_and_expire() {
 }
 
 #[test]
+fn the_exact_pass_buffer_is_bounded_by_the_limit() {
+    let stateful = StatefulSettings {
+        limits: Limits {
+            max_sequences_per_rule: 100,
+            ..Limits::default()
+        },
+        ..settings()
+    };
+    let engine = engine(vec![eql_rule(AB)], stateful);
+    let mut e = engine.evaluator();
+    // 1000 later-stage events, all within the lateness: each may still be preceded by an a,
+    // so each is buffered, up to the limit; beyond it the oldest are fed early.
+    let at = |i: usize, ms: i64, action: &str, user: &str| {
+        event(
+            i,
+            BASE_MS + ms,
+            &[("event.action", json!(action)), ("user.name", json!(user))],
+        )
+    };
+    // Every 250 ms from second 100 to 349.75.
+    let bs: Vec<Vec<u8>> = (0..1000)
+        .map(|i| at(i, 100 * SEC + i as i64 * 250, "b", &format!("user{i}")))
+        .collect();
+    feed(&mut e, Some("okta"), 0, &bs);
+    let sizes = e.runtime().sizes();
+    assert!(sizes.sequence_events <= 100, "{sizes:?}");
+    assert_eq!(e.stateful_stats().evicted_by_limit, 900);
+    // A b still buffered is paired with an a that arrives after it; one fed early cannot be
+    // (its a can no longer be placed before it: counted, not paired).
+    let late_as = [
+        at(2000, 340 * SEC, "a", "user999"),
+        at(2001, 90 * SEC, "a", "user0"),
+    ];
+    let mut docs = feed(&mut e, Some("okta"), 1000, &late_as);
+    // One more b fed early to make room for the a, and the a that could not be placed.
+    assert_eq!(e.stateful_stats().evicted_by_limit, 902);
+    docs.extend(feed(&mut e, Some("okta"), 1002, &[flush_event(3000)]));
+    assert_eq!(sequences(&docs), vec![vec![2000, 999]]);
+    assert_eq!(e.stateful_stats().late_events, 0);
+}
+
+#[test]
 fn single_event_eql_rule_alerts_like_a_query_rule() {
     let engine = engine(
         vec![eql_rule(
