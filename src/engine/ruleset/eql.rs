@@ -155,7 +155,7 @@ pub(super) fn stored_event(
     parent: Option<&Ancestor>,
 ) -> Option<RawEvent> {
     Some(RawEvent {
-        json: std::str::from_utf8(input).ok()?.to_string(),
+        json: input.into(),
         default_index: origin.default_index.map(str::to_string),
         origin: origin
             .topic

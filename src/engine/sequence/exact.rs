@@ -31,7 +31,10 @@ use crate::engine::stateful::{Limits, StatefulStats};
 /// join one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawEvent {
-    pub json: String,
+    /// The event's JSON text as received (checked as UTF-8 only when it joins a sequence:
+    /// most buffered events never do).
+    #[serde(with = "text_bytes")]
+    pub json: Box<[u8]>,
     /// The configured index (`EventOrigin::default_index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_index: Option<String>,
@@ -47,8 +50,8 @@ impl RawEvent {
     /// The event and its ancestor as a sequence keeps them (`None` when the text is not a JSON
     /// object: such an event joins no sequence).
     pub fn resolve(&self) -> Option<StoredEvent> {
-        let event: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&self.json).ok()?;
+        let json = std::str::from_utf8(&self.json).ok()?;
+        let event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).ok()?;
         let ancestor = match &self.parent {
             Some((index, id)) => Ancestor {
                 index: index.clone(),
@@ -60,10 +63,23 @@ impl RawEvent {
             }
         };
         Some(StoredEvent {
-            json: self.json.clone(),
+            json: json.to_string(),
             index: ancestor.index,
             id: ancestor.id,
         })
+    }
+}
+
+/// Bytes kept as JSON text in snapshots (the engine only buffers events it read as JSON).
+mod text_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<[u8]>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes().into_boxed_slice())
     }
 }
 
@@ -94,6 +110,9 @@ pub struct ExactPass {
     emitted: HashMap<String, i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expired_at: Option<i64>,
+    /// Buffered events of a positive stage (those holding their event).
+    #[serde(default)]
+    positive_buffered: usize,
     /// [`ExactPass::next_due`] as of the last [`ExactPass::advance`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     due: Option<i64>,
@@ -142,11 +161,17 @@ impl ExactPass {
     /// decision or, for rules whose sequences only the exact pass finds (missing stages), the
     /// first buffered event.
     fn next_due(&self, spec: &SequenceSpec) -> Option<i64> {
-        let front = self
-            .buffer
-            .front()
-            .filter(|_| spec.has_missing())
-            .map(|b| b.input.time);
+        // Only an event of a positive stage starts or extends a sequence that waits for a
+        // decision; the others are read when one is decided (everything before the horizon
+        // has been fed by then), so they need no earlier feeding.
+        let front = if spec.has_missing() && self.positive_buffered > 0 {
+            self.buffer
+                .iter()
+                .find(|b| b.event.is_some())
+                .map(|b| b.input.time)
+        } else {
+            None
+        };
         match (self.matcher.next_deadline(), front) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -162,6 +187,7 @@ impl ExactPass {
         }
         let arrival = self.next_arrival;
         self.next_arrival += 1;
+        self.positive_buffered += usize::from(event.is_some());
         let b = Buffered {
             arrival,
             input: input.clone(),
@@ -201,6 +227,9 @@ impl ExactPass {
             let Some(b) = self.buffer.pop_front() else {
                 break;
             };
+            if b.event.is_some() {
+                self.positive_buffered = self.positive_buffered.saturating_sub(1);
+            }
             if !due {
                 // Over the limit: fed early; later events before it lose their exact place.
                 stats.evicted_by_limit += 1;
