@@ -201,8 +201,20 @@ impl ExactPass {
         true
     }
 
-    /// Records a sequence the immediate matcher emitted, whose last event is at `end`.
-    pub fn emitted_immediately(&mut self, events: &[StoredEvent], end: i64) {
+    /// Records a sequence the immediate matcher emitted, whose last event is at `end`. At the
+    /// limit the oldest record goes: the exact pass may then write that sequence's alerts
+    /// again, with the same ids (a rewrite of the same documents, not a new alert).
+    pub fn emitted_immediately(&mut self, events: &[StoredEvent], end: i64, limits: &Limits) {
+        if self.emitted.len() >= limits.max_sequences_per_rule.max(1) {
+            let oldest = self
+                .emitted
+                .iter()
+                .min_by_key(|(_, end)| **end)
+                .map(|(id, _)| id.clone());
+            if let Some(id) = oldest {
+                self.emitted.remove(&id);
+            }
+        }
         self.emitted.insert(identity(events), end);
     }
 

@@ -92,7 +92,7 @@ impl Runtime {
                     &mut now_done,
                 );
                 for events in &now_done {
-                    exact.emitted_immediately(events, t);
+                    exact.emitted_immediately(events, t, &settings.limits);
                 }
                 done.extend(now_done);
             }
