@@ -296,3 +296,102 @@ impl ExactPass {
         self.matcher.expire(spec, fed, stats);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(n: i64) -> RawEvent {
+        RawEvent {
+            json: format!("{{\"event\":{{\"id\":\"e{n}\"}}}}")
+                .into_bytes()
+                .into(),
+            default_index: Some("i".into()),
+            origin: None,
+            parent: None,
+        }
+    }
+
+    fn input(time: i64, stages: &[usize]) -> SeqInput {
+        SeqInput {
+            time,
+            stages: stages.iter().map(|s| (*s, "k".to_string())).collect(),
+            until: None,
+        }
+    }
+
+    fn ids(done: &[Completed]) -> Vec<Vec<String>> {
+        done.iter()
+            .map(|c| c.iter().map(|e| e.id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn events_are_fed_in_time_order_once_past_the_horizon() {
+        let spec = SequenceSpec::new(vec![false, false], Some(600_000), false);
+        let (limits, mut stats, mut done) =
+            (Limits::default(), StatefulStats::default(), Vec::new());
+        let mut x = ExactPass::default();
+        // b (time 20) arrives before a (time 10).
+        assert!(x.push(&input(20, &[1]), Some(raw(2))));
+        assert!(x.push(&input(10, &[0]), Some(raw(1))));
+        x.advance(&spec, 20, &limits, &mut stats, &mut done);
+        assert!(done.is_empty(), "b is not before the horizon yet");
+        assert_eq!(x.buffered(), 1);
+        x.advance(&spec, 21, &limits, &mut stats, &mut done);
+        assert_eq!(ids(&done), vec![vec!["e1".to_string(), "e2".to_string()]]);
+        assert_eq!((x.buffered(), x.len(), x.stored_events()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_sequence_already_emitted_is_not_emitted_again() {
+        let spec = SequenceSpec::new(vec![false, false], Some(600_000), false);
+        let (limits, mut stats, mut done) =
+            (Limits::default(), StatefulStats::default(), Vec::new());
+        let mut x = ExactPass::default();
+        x.push(&input(10, &[0]), Some(raw(1)));
+        x.push(&input(20, &[1]), Some(raw(2)));
+        let same: Vec<StoredEvent> = [raw(1), raw(2)]
+            .iter()
+            .filter_map(RawEvent::resolve)
+            .collect();
+        x.emitted_immediately(&same, 20, &limits);
+        x.advance(&spec, 1_000, &limits, &mut stats, &mut done);
+        assert!(done.is_empty());
+        assert!(x.emitted.is_empty(), "forgotten once passed");
+    }
+
+    #[test]
+    fn the_emitted_set_and_the_buffer_stay_within_the_limit() {
+        let spec = SequenceSpec::new(vec![false, false], Some(600_000), false);
+        let limits = Limits {
+            max_sequences_per_rule: 10,
+            ..Limits::default()
+        };
+        let (mut stats, mut done) = (StatefulStats::default(), Vec::new());
+        let mut x = ExactPass::default();
+        for i in 0..50 {
+            let e: Vec<StoredEvent> = raw(i).resolve().into_iter().collect();
+            x.emitted_immediately(&e, i, &limits);
+            assert!(x.push(&input(100 + i, &[1]), Some(raw(i))));
+            x.advance(&spec, 0, &limits, &mut stats, &mut done);
+            assert!(x.emitted.len() <= 10 && x.buffered() <= 10);
+        }
+        assert_eq!(stats.evicted_by_limit, 40);
+        // Fed early up to time 139: an event before it can no longer be placed.
+        assert!(!x.push(&input(120, &[0]), Some(raw(99))));
+        assert!(x.push(&input(139, &[0]), Some(raw(98))));
+    }
+
+    #[test]
+    fn the_state_round_trips_through_a_snapshot() {
+        let mut x = ExactPass::default();
+        x.push(&input(10, &[0]), Some(raw(1)));
+        x.push(&input(5, &[1]), None);
+        let text = serde_json::to_string(&x).unwrap_or_default();
+        let back: ExactPass = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back.buffered(), 2);
+        assert_eq!(back.positive_buffered, 1);
+        assert_eq!(back.buffer[1].event, Some(raw(1)));
+    }
+}
