@@ -580,6 +580,31 @@ fn a_later_stage_event_arriving_first_is_paired_once_the_lateness_has_passed() {
 }
 
 #[test]
+fn without_allowed_lateness_the_immediate_matcher_alone_is_exact() {
+    // With no lateness an event before the watermark is late, so every accepted event is in
+    // order and the exact pass is not run (nothing buffered) for rules without missing stages.
+    let strict = || StatefulSettings {
+        allowed_lateness_ms: 0,
+        ..settings()
+    };
+    let engine = engine(vec![eql_rule(AB)], strict());
+    let mut e = engine.evaluator();
+    let stream = [
+        ev(1, 10, "a", "u"),
+        ev(2, 10, "b", "u"),
+        ev(3, 5, "a", "v"),
+        ev(4, 20, "b", "u"),
+    ];
+    let docs = feed(&mut e, Some("okta"), 0, &stream);
+    assert_eq!(sequences(&docs), vec![vec![1, 2]]);
+    assert_eq!(e.stateful_stats().late_events, 1);
+    // Only the immediate matcher's sequence (a of v was late; b₂ consumed a₁): no buffer.
+    assert_eq!(e.runtime().sizes().sequence_events, 0);
+    let docs = feed(&mut e, Some("okta"), 4, &[flush_event(5)]);
+    assert!(docs.is_empty(), "no duplicate");
+}
+
+#[test]
 fn what_the_exact_pass_cannot_take_back() {
     // Arrival a(10) b(30) then a(20): the immediate matcher emitted [a₁₀ b] at b's arrival; in
     // event-time order the b takes the latest a, a₂₀ (trimBefore), which the exact pass emits

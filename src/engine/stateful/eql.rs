@@ -69,40 +69,59 @@ impl Runtime {
             seq.decide(spec, horizon, &mut done);
         }
         rs.expire(&r.spec.kind, horizon, stats);
-        let exact = rs.exact.get_or_insert_with(ExactPass::default);
+        // With no allowed lateness every accepted event is in order (an event before the
+        // watermark is late), so the immediate matcher alone gives the in-order sequences;
+        // rules with missing stages always use the exact pass.
+        let needs_exact = spec.has_missing() || lateness > 0;
+        let mut exact = needs_exact.then(|| rs.exact.get_or_insert_with(ExactPass::default));
         if !tick {
             // Only an event of a positive stage can be part of a sequence's alerts.
             let positive = input
                 .stages
                 .iter()
                 .any(|(s, _)| spec.positive_index(*s).is_some());
-            let raw = if positive { stored() } else { None };
+            let mut lazy = Some(stored);
+            let raw = match positive && exact.is_some() {
+                true => lazy.take().and_then(|f| f()),
+                false => None,
+            };
             // Rules with missing stages are decided once the horizon has passed their
             // sequences: the exact pass alone finds them, at no cost in latency.
             if !spec.has_missing() {
                 let seq = rs.sequence.get_or_insert_with(SequenceState::default);
                 let mut now_done = Vec::new();
+                let resolve = || match &raw {
+                    Some(r) => r.resolve(),
+                    None => lazy.take().and_then(|f| f())?.resolve(),
+                };
                 seq.observe(
                     spec,
                     input,
                     horizon,
                     &settings.limits,
                     stats,
-                    || raw.as_ref().and_then(RawEvent::resolve),
+                    resolve,
                     &mut now_done,
                 );
-                for events in &now_done {
-                    exact.emitted_immediately(events, t, &settings.limits);
+                if let Some(x) = &mut exact {
+                    for events in &now_done {
+                        x.emitted_immediately(events, t, &settings.limits);
+                    }
                 }
                 done.extend(now_done);
             }
-            if !exact.push(input, raw) {
-                stats.evicted_by_limit += 1;
+            if let Some(x) = &mut exact {
+                if !x.push(input, raw) {
+                    stats.evicted_by_limit += 1;
+                }
             }
         }
-        let due_before = exact.due();
-        exact.advance(spec, horizon, &settings.limits, stats, &mut done);
-        let due_changed = exact.due() != due_before;
+        let mut due_changed = false;
+        if let Some(x) = exact {
+            let due_before = x.due();
+            x.advance(spec, horizon, &settings.limits, stats, &mut done);
+            due_changed = x.due() != due_before;
+        }
         let (open_after, pending_after) = counts(rs);
         if open_after != open_before {
             let n = sequences_open.entry(r.rule.rule_id.clone()).or_default();
