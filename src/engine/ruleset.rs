@@ -570,6 +570,8 @@ impl Evaluator {
                     self.runtime.on_threshold_match(part, r, input, now, out)?;
                 }
             }
+            // One copy of the event for every sequence rule that keeps it.
+            let shared = std::cell::OnceCell::new();
             for (i, seq_input) in self.eql_hits.sequences.drain(..) {
                 let Some(rule) = engine.rules.get(i) else {
                     continue;
@@ -581,7 +583,11 @@ impl Evaluator {
                         template: &rule.template,
                     };
                     let parent = fed.map(|f| &f.ancestor);
-                    let stored = || stored_event(input, origin, parent);
+                    let stored = || {
+                        shared
+                            .get_or_init(|| stored_event(input, origin, parent))
+                            .clone()
+                    };
                     let finish =
                         |events: &[_], batch: &mut [_]| engine.rebase_fed_events(events, batch);
                     self.runtime

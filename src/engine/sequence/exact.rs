@@ -18,6 +18,7 @@
 //! decides on every `q` event, also one that arrived before the sequence's events.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,8 +34,9 @@ use crate::engine::stateful::{Limits, StatefulStats};
 pub struct RawEvent {
     /// The event's JSON text as received (checked as UTF-8 only when it joins a sequence:
     /// most buffered events never do).
+    /// Shared by the rules that keep the same event.
     #[serde(with = "text_bytes")]
-    pub json: Box<[u8]>,
+    pub json: Arc<[u8]>,
     /// The configured index (`EventOrigin::default_index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_index: Option<String>,
@@ -72,14 +74,16 @@ impl RawEvent {
 
 /// Bytes kept as JSON text in snapshots (the engine only buffers events it read as JSON).
 mod text_bytes {
+    use std::sync::Arc;
+
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&String::from_utf8_lossy(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<[u8]>, D::Error> {
-        Ok(String::deserialize(d)?.into_bytes().into_boxed_slice())
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[u8]>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes().into())
     }
 }
 
