@@ -591,7 +591,7 @@ impl Evaluator {
                     let finish =
                         |events: &[_], batch: &mut [_]| engine.rebase_fed_events(events, batch);
                     self.runtime
-                        .on_sequence(part, r, &seq_input, stored, finish, now, out)?;
+                        .on_sequence(part, r, seq_input, stored, finish, now, out)?;
                 }
             }
         }

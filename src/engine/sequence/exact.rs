@@ -185,7 +185,7 @@ impl ExactPass {
     /// Buffers one accepted (not late) event. `event` is needed when it matched a positive
     /// stage. Returns `false` when it cannot be placed in order any more (its time is before
     /// an event the buffer limit forced out early); it then takes no part in the exact pass.
-    pub fn push(&mut self, input: &SeqInput, event: Option<RawEvent>) -> bool {
+    pub fn push(&mut self, input: SeqInput, event: Option<RawEvent>) -> bool {
         if self.fed_upto.is_some_and(|f| input.time < f) {
             return false;
         }
@@ -194,7 +194,7 @@ impl ExactPass {
         self.positive_buffered += usize::from(event.is_some());
         let b = Buffered {
             arrival,
-            input: input.clone(),
+            input,
             event,
         };
         // In-order streams append at the end.
@@ -337,8 +337,8 @@ mod tests {
             (Limits::default(), StatefulStats::default(), Vec::new());
         let mut x = ExactPass::default();
         // b (time 20) arrives before a (time 10).
-        assert!(x.push(&input(20, &[1]), Some(raw(2))));
-        assert!(x.push(&input(10, &[0]), Some(raw(1))));
+        assert!(x.push(input(20, &[1]), Some(raw(2))));
+        assert!(x.push(input(10, &[0]), Some(raw(1))));
         x.advance(&spec, 20, &limits, &mut stats, &mut done);
         assert!(done.is_empty(), "b is not before the horizon yet");
         assert_eq!(x.buffered(), 1);
@@ -353,8 +353,8 @@ mod tests {
         let (limits, mut stats, mut done) =
             (Limits::default(), StatefulStats::default(), Vec::new());
         let mut x = ExactPass::default();
-        x.push(&input(10, &[0]), Some(raw(1)));
-        x.push(&input(20, &[1]), Some(raw(2)));
+        x.push(input(10, &[0]), Some(raw(1)));
+        x.push(input(20, &[1]), Some(raw(2)));
         let same: Vec<StoredEvent> = [raw(1), raw(2)]
             .iter()
             .filter_map(RawEvent::resolve)
@@ -377,21 +377,21 @@ mod tests {
         for i in 0..50 {
             let e: Vec<StoredEvent> = raw(i).resolve().into_iter().collect();
             x.emitted_immediately(&e, i, &limits);
-            assert!(x.push(&input(100 + i, &[1]), Some(raw(i))));
+            assert!(x.push(input(100 + i, &[1]), Some(raw(i))));
             x.advance(&spec, 0, &limits, &mut stats, &mut done);
             assert!(x.emitted.len() <= 10 && x.buffered() <= 10);
         }
         assert_eq!(stats.evicted_by_limit, 40);
         // Fed early up to time 139: an event before it can no longer be placed.
-        assert!(!x.push(&input(120, &[0]), Some(raw(99))));
-        assert!(x.push(&input(139, &[0]), Some(raw(98))));
+        assert!(!x.push(input(120, &[0]), Some(raw(99))));
+        assert!(x.push(input(139, &[0]), Some(raw(98))));
     }
 
     #[test]
     fn the_state_round_trips_through_a_snapshot() {
         let mut x = ExactPass::default();
-        x.push(&input(10, &[0]), Some(raw(1)));
-        x.push(&input(5, &[1]), None);
+        x.push(input(10, &[0]), Some(raw(1)));
+        x.push(input(5, &[1]), None);
         let text = serde_json::to_string(&x).unwrap_or_default();
         let back: ExactPass = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back.buffered(), 2);

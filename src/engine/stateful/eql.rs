@@ -21,7 +21,7 @@ impl Runtime {
         &mut self,
         part: usize,
         r: RuleRef<'_>,
-        input: &SeqInput,
+        input: SeqInput,
         stored: impl FnOnce() -> Option<RawEvent>,
         finish: impl Fn(&[StoredEvent], &mut [AlertOut]) -> Result<(), EventError>,
         now: DateTime<Utc>,
@@ -96,7 +96,7 @@ impl Runtime {
                 };
                 seq.observe(
                     spec,
-                    input,
+                    &input,
                     horizon,
                     &settings.limits,
                     stats,
