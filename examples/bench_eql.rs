@@ -107,8 +107,15 @@ fn engine(with_eql: bool) -> (Arc<Engine>, usize) {
                     && !any("BENCH_EQL_EXCLUDE").unwrap_or(false))
         })
         .collect();
+    // BENCH_EQL_LATENESS_MS: the allowed lateness (0 skips the exact pass of sequence rules
+    // without missing stages; see docs/eql.md).
+    let lateness = std::env::var("BENCH_EQL_LATENESS_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(rulestream::engine::stateful::DEFAULT_ALLOWED_LATENESS_MS);
     let stateful = StatefulSettings {
         learning: Learning::Off,
+        allowed_lateness_ms: lateness,
         ..StatefulSettings::default()
     };
     let (engine, statuses) = Engine::with_stateful(rules, okta_events::bench_settings(), stateful);

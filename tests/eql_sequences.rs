@@ -116,6 +116,78 @@ fn table(query: &str, cases: Vec<Case>) {
             .map(|(i, (s, action, user))| ev(i + 1, *s, action, user))
             .collect();
         assert_eq!(run(query, &events), want, "{name}");
+        // Once the horizon has passed every event, the exact pass has seen the stream too:
+        // an in-order stream still gives each sequence exactly once (`sequences` asserts one
+        // shell per group, so a duplicate would fail), and nothing else.
+        let mut flushed = events.clone();
+        flushed.push(flush_event(stream.len() + 1));
+        assert_eq!(run(query, &flushed), want, "{name}, flushed");
+        shuffled_arrivals_include(query, name, &stream, &want);
+    }
+}
+
+/// An event of another user long after every stream of the tables: it moves the rule's
+/// watermark so far that the exact pass has fed every earlier event. It matches every step
+/// action of the tables' rules (`a`), so it reaches rules without missing stages too.
+fn flush_event(n: usize) -> Vec<u8> {
+    ev(n, 100_000, "a", "flush")
+}
+
+/// Every order of `0..n` (Heap's algorithm).
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    fn heap(k: usize, a: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if k <= 1 {
+            out.push(a.clone());
+            return;
+        }
+        for i in 0..k {
+            heap(k - 1, a, out);
+            let j = if k % 2 == 0 { i } else { 0 };
+            a.swap(j, k - 1);
+        }
+    }
+    let mut out = Vec::new();
+    heap(n, &mut (0..n).collect(), &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Issue #6: when every event is within the allowed lateness whatever the order (the stream
+/// spans at most the 5 minutes of lateness) and no two events share a time (Elasticsearch
+/// breaks such ties by index order, which the arrival order is), every arrival order gives at
+/// least the in-order sequences, each once. More are possible: the immediate matcher alerts
+/// at arrival and cannot take back a pairing that a later-arriving, earlier event changes.
+fn shuffled_arrivals_include(
+    query: &str,
+    name: &str,
+    stream: &[(i64, &str, &str)],
+    want: &[Vec<usize>],
+) {
+    let times: Vec<i64> = stream.iter().map(|(s, _, _)| *s).collect();
+    let span = times.iter().max().unwrap_or(&0) - times.iter().min().unwrap_or(&0);
+    let mut distinct = times.clone();
+    distinct.sort();
+    distinct.dedup();
+    if span > 300 || distinct.len() != times.len() || stream.len() > 6 {
+        return;
+    }
+    for order in permutations(stream.len()) {
+        let mut events: Vec<Vec<u8>> = order
+            .iter()
+            .map(|&i| {
+                let (s, action, user) = stream[i];
+                ev(i + 1, s, action, user)
+            })
+            .collect();
+        events.push(flush_event(stream.len() + 1));
+        let got = run(query, &events);
+        for w in want {
+            assert!(
+                got.contains(w),
+                "{name}, arrival order {order:?}: {got:?} lacks {w:?}"
+            );
+        }
     }
 }
 
@@ -314,13 +386,11 @@ fn trailing_missing_event_is_decided_after_maxspan() {
                 vec![(0, "m", "u"), (1, "a", "u"), later],
                 vec![vec![2]],
             ),
-            (
-                "undecided before the deadline",
-                vec![(0, "a", "u"), (850, "x", "other")],
-                vec![],
-            ),
         ],
     );
+    // Undecided before the deadline (600 s + 300 s of lateness).
+    let undecided = [ev(1, 0, "a", "u"), ev(2, 850, "x", "other")];
+    assert_eq!(run(q, &undecided), Vec::<Vec<usize>>::new());
 }
 
 #[test]
@@ -466,10 +536,126 @@ fn out_of_order_and_late_events() {
         &[ev(1, 1000, "a", "u"), ev(2, 100, "a", "u")],
     );
     assert_eq!(e.stateful_stats().late_events, 1);
-    // Documented streaming limit: a b that arrives before the a it follows in event time is not
-    // re-matched when the a arrives (a batch search would pair them).
-    let stream = [ev(1, 20, "b", "u"), ev(2, 10, "a", "u")];
+    // Still dropped once the exact pass has run: the late a never reaches it.
+    let stream = [
+        ev(1, 1000, "x", "u"),
+        ev(2, 100, "a", "u"),
+        ev(3, 1001, "b", "u"),
+        flush_event(4),
+    ];
     assert_eq!(run(AB, &stream), Vec::<Vec<usize>>::new());
+}
+
+#[test]
+fn a_later_stage_event_arriving_first_is_paired_once_the_lateness_has_passed() {
+    // Issue #6: a b that arrives before the a it follows in event time. The immediate matcher
+    // cannot pair them (the b found no a); the exact pass does, once the rule's watermark minus
+    // the allowed lateness (5 min) has passed the b — as a batch search would return them.
+    let stream = [ev(2, 20, "b", "u"), ev(1, 10, "a", "u")];
+    assert_eq!(run(AB, &stream), Vec::<Vec<usize>>::new(), "not before");
+    let at = |s: i64| ev(3, s, "a", "other");
+    let mut later = stream.to_vec();
+    later.push(at(320));
+    assert_eq!(run(AB, &later), Vec::<Vec<usize>>::new(), "b not yet past");
+    let mut later = stream.to_vec();
+    later.push(at(321));
+    assert_eq!(run(AB, &later), vec![vec![1, 2]], "b past the horizon");
+    // The same alert ids as in order.
+    let ids = |docs: &[Value]| {
+        let mut ids: Vec<String> = docs
+            .iter()
+            .map(|d| d["kibana.alert.uuid"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let in_order = [ev(1, 10, "a", "u"), ev(2, 20, "b", "u"), at(321)];
+    let docs = |events: &[Vec<u8>]| {
+        let engine = engine(vec![eql_rule(AB)], settings());
+        feed(&mut engine.evaluator(), Some("okta"), 0, events)
+    };
+    let (want, got) = (docs(&in_order), docs(&later));
+    assert_eq!(want.len(), 3, "two building blocks and a shell");
+    assert_eq!(ids(&got), ids(&want));
+}
+
+#[test]
+fn without_allowed_lateness_the_immediate_matcher_alone_is_exact() {
+    // With no lateness an event before the watermark is late, so every accepted event is in
+    // order and the exact pass is not run (nothing buffered) for rules without missing stages.
+    let strict = || StatefulSettings {
+        allowed_lateness_ms: 0,
+        ..settings()
+    };
+    let engine = engine(vec![eql_rule(AB)], strict());
+    let mut e = engine.evaluator();
+    let stream = [
+        ev(1, 10, "a", "u"),
+        ev(2, 10, "b", "u"),
+        ev(3, 5, "a", "v"),
+        ev(4, 20, "b", "u"),
+    ];
+    let docs = feed(&mut e, Some("okta"), 0, &stream);
+    assert_eq!(sequences(&docs), vec![vec![1, 2]]);
+    assert_eq!(e.stateful_stats().late_events, 1);
+    // Only the immediate matcher's sequence (a of v was late; b₂ consumed a₁): no buffer.
+    assert_eq!(e.runtime().sizes().sequence_events, 0);
+    let docs = feed(&mut e, Some("okta"), 4, &[flush_event(5)]);
+    assert!(docs.is_empty(), "no duplicate");
+}
+
+#[test]
+fn what_the_exact_pass_cannot_take_back() {
+    // Arrival a(10) b(30) then a(20): the immediate matcher emitted [a₁₀ b] at b's arrival; in
+    // event-time order the b takes the latest a, a₂₀ (trimBefore), which the exact pass emits
+    // once past. Both are emitted: a stream cannot retract an alert already written.
+    let stream = [
+        ev(1, 10, "a", "u"),
+        ev(3, 30, "b", "u"),
+        ev(2, 20, "a", "u"),
+        flush_event(4),
+    ];
+    assert_eq!(run(AB, &stream), vec![vec![1, 3], vec![2, 3]]);
+    // Likewise an `until` arriving after the b it cuts off in event time.
+    let q = r#"sequence by user.name with maxspan=10m
+  [any where event.action == "a"]
+  [any where event.action == "b"]
+  until [any where event.action == "u"]"#;
+    let stream = [
+        ev(1, 0, "a", "u"),
+        ev(3, 20, "b", "u"),
+        ev(2, 10, "u", "u"),
+        flush_event(4),
+    ];
+    assert_eq!(run(q, &stream), vec![vec![1, 3]]);
+}
+
+#[test]
+fn missing_events_count_whatever_their_arrival_order() {
+    // A rule with a missing stage is decided by the exact pass alone (its sequences wait for
+    // the horizon anyway): an m that arrives before the a it follows still vetoes it.
+    let q = r#"sequence by user.name with maxspan=10m
+  [any where event.action == "a"]
+  ![any where event.action == "m"]"#;
+    let later = ev(3, 1000, "x", "other");
+    let m_first = [ev(2, 100, "m", "u"), ev(1, 0, "a", "u"), later.clone()];
+    assert_eq!(run(q, &m_first), Vec::<Vec<usize>>::new());
+    let in_order = [ev(1, 0, "a", "u"), ev(2, 100, "m", "u"), later.clone()];
+    assert_eq!(run(q, &in_order), Vec::<Vec<usize>>::new());
+    let no_m = [ev(1, 0, "a", "u"), later];
+    assert_eq!(run(q, &no_m), vec![vec![1]]);
+    // Middle missing stage: an m between a and b that arrives last.
+    let q = r#"sequence by user.name with maxspan=10m
+  [any where event.action == "a"]
+  ![any where event.action == "m"]
+  [any where event.action == "b"]"#;
+    let stream = [
+        ev(1, 0, "a", "u"),
+        ev(3, 20, "b", "u"),
+        ev(2, 10, "m", "u"),
+        ev(4, 2000, "x", "other"),
+    ];
+    assert_eq!(run(q, &stream), Vec::<Vec<usize>>::new());
 }
 
 #[test]
@@ -487,8 +673,11 @@ fn sequences_are_bounded_by_the_limit_and_expire() {
         .map(|i| ev(i, 0, "a", &format!("user{i}")))
         .collect();
     feed(&mut e, Some("okta"), 0, &users);
+    // Each matcher (immediate and exact) holds at most the limit, and the exact pass's buffer
+    // at most the limit of events (beyond it the oldest are fed early).
     let sizes = e.runtime().sizes();
-    assert!(sizes.sequences <= 100, "{sizes:?}");
+    assert!(sizes.sequences <= 200, "{sizes:?}");
+    assert!(sizes.sequence_events <= 300, "{sizes:?}");
     assert!(e.stateful_stats().evicted_by_limit >= 900);
     // The newest survive: user999's sequence still completes.
     let docs = feed(&mut e, Some("okta"), 1000, &[ev(2000, 1, "b", "user999")]);
@@ -502,6 +691,48 @@ fn sequences_are_bounded_by_the_limit_and_expire() {
         e.runtime().sizes()
     );
     assert!(e.stateful_stats().evicted_expired > 0);
+}
+
+#[test]
+fn the_exact_pass_buffer_is_bounded_by_the_limit() {
+    let stateful = StatefulSettings {
+        limits: Limits {
+            max_sequences_per_rule: 100,
+            ..Limits::default()
+        },
+        ..settings()
+    };
+    let engine = engine(vec![eql_rule(AB)], stateful);
+    let mut e = engine.evaluator();
+    // 1000 later-stage events, all within the lateness: each may still be preceded by an a,
+    // so each is buffered, up to the limit; beyond it the oldest are fed early.
+    let at = |i: usize, ms: i64, action: &str, user: &str| {
+        event(
+            i,
+            BASE_MS + ms,
+            &[("event.action", json!(action)), ("user.name", json!(user))],
+        )
+    };
+    // Every 250 ms from second 100 to 349.75.
+    let bs: Vec<Vec<u8>> = (0..1000)
+        .map(|i| at(i, 100 * SEC + i as i64 * 250, "b", &format!("user{i}")))
+        .collect();
+    feed(&mut e, Some("okta"), 0, &bs);
+    let sizes = e.runtime().sizes();
+    assert!(sizes.sequence_events <= 100, "{sizes:?}");
+    assert_eq!(e.stateful_stats().evicted_by_limit, 900);
+    // A b still buffered is paired with an a that arrives after it; one fed early cannot be
+    // (its a can no longer be placed before it: counted, not paired).
+    let late_as = [
+        at(2000, 340 * SEC, "a", "user999"),
+        at(2001, 90 * SEC, "a", "user0"),
+    ];
+    let mut docs = feed(&mut e, Some("okta"), 1000, &late_as);
+    // One more b fed early to make room for the a, and the a that could not be placed.
+    assert_eq!(e.stateful_stats().evicted_by_limit, 902);
+    docs.extend(feed(&mut e, Some("okta"), 1002, &[flush_event(3000)]));
+    assert_eq!(sequences(&docs), vec![vec![2000, 999]]);
+    assert_eq!(e.stateful_stats().late_events, 0);
 }
 
 #[test]

@@ -509,7 +509,6 @@ impl Evaluator {
         } else {
             None
         };
-        let runtime = &self.runtime;
         let proceed = engine.queries.run(
             input,
             // An alert's `data_stream.*` are its source's, not a data stream it is in.
@@ -518,14 +517,8 @@ impl Evaluator {
             |view| {
                 let pass = fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view)));
                 if pass && !engine.eql.is_empty() {
-                    let open = |i: usize| {
-                        engine
-                            .rules
-                            .get(i)
-                            .is_some_and(|r| runtime.sequences_open(&r.rule.rule_id))
-                    };
                     let bufs = (eql_index, eql_candidates, eql_hits);
-                    engine.run_eql(view, origin, fed, open, tick_after, bufs);
+                    engine.run_eql(view, origin, fed, tick_after, bufs);
                 }
                 pass
             },
@@ -577,6 +570,8 @@ impl Evaluator {
                     self.runtime.on_threshold_match(part, r, input, now, out)?;
                 }
             }
+            // One copy of the event for every sequence rule that keeps it.
+            let shared = std::cell::OnceCell::new();
             for (i, seq_input) in self.eql_hits.sequences.drain(..) {
                 let Some(rule) = engine.rules.get(i) else {
                     continue;
@@ -588,11 +583,15 @@ impl Evaluator {
                         template: &rule.template,
                     };
                     let parent = fed.map(|f| &f.ancestor);
-                    let stored = || stored_event(input, origin, parent);
+                    let stored = || {
+                        shared
+                            .get_or_init(|| stored_event(input, origin, parent))
+                            .clone()
+                    };
                     let finish =
                         |events: &[_], batch: &mut [_]| engine.rebase_fed_events(events, batch);
                     self.runtime
-                        .on_sequence(part, r, &seq_input, stored, finish, now, out)?;
+                        .on_sequence(part, r, seq_input, stored, finish, now, out)?;
                 }
             }
         }

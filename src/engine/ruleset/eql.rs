@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::{CompiledRule, Engine, EngineSettings, RuleOutcome};
-use crate::alert::{ancestor_for, Ancestor, RuleTemplate};
+use crate::alert::{Ancestor, RuleTemplate};
 use crate::engine::feedback::{self, FedAlert};
 use crate::engine::index_pattern::IndexPatterns;
-use crate::engine::sequence::{EqlHits, EqlIndex, EqlQuery, StoredEvent};
+use crate::engine::sequence::{EqlHits, EqlIndex, EqlQuery, RawEvent, StoredEvent};
 use crate::engine::stateful::{RuleKind, RuleSpec};
 use crate::engine::{AlertOut, EventError, EventOrigin};
 use crate::event::{EventView, FieldPlan, SlotId};
@@ -129,7 +127,6 @@ impl Engine {
         view: &EventView<'_>,
         origin: &EventOrigin<'_>,
         fed: Option<&FedAlert>,
-        open: impl FnMut(usize) -> bool,
         tick_after: Option<i64>,
         (index_buf, candidates, hits): (&mut String, &mut Vec<u32>, &mut EqlHits),
     ) {
@@ -145,29 +142,24 @@ impl Engine {
                 .get(r)
                 .is_some_and(|rule| rule.indices.admits(k.then_some(index_buf.as_str())))
         };
-        self.eql
-            .run(view, admit, open, tick_after, candidates, hits);
+        self.eql.run(view, admit, tick_after, candidates, hits);
     }
 }
 
-/// The event and its ancestor, as a sequence keeps them for its alerts; `parent` is the
-/// ancestor of a fed-back alert (the alert itself).
+/// The event as a sequence rule keeps it: its text and what its ancestor is derived from
+/// (`RawEvent::resolve` parses it when the event joins a sequence); `parent` is the ancestor
+/// of a fed-back alert (the alert itself).
 pub(super) fn stored_event(
     input: &[u8],
     origin: &EventOrigin<'_>,
     parent: Option<&Ancestor>,
-) -> Option<StoredEvent> {
-    let event: Map<String, Value> = serde_json::from_slice(input).ok()?;
-    let ancestor = match parent {
-        Some(a) => a.clone(),
-        None => {
-            let origin_ref = origin.topic.map(|t| (t, origin.partition, origin.offset));
-            ancestor_for(&event, origin.default_index, origin_ref)
-        }
-    };
-    Some(StoredEvent {
-        json: String::from_utf8(input.to_vec()).ok()?,
-        index: ancestor.index,
-        id: ancestor.id,
+) -> Option<RawEvent> {
+    Some(RawEvent {
+        json: input.into(),
+        default_index: origin.default_index.map(str::to_string),
+        origin: origin
+            .topic
+            .map(|t| (t.to_string(), origin.partition, origin.offset)),
+        parent: parent.map(|a| (a.index.clone(), a.id.clone())),
     })
 }

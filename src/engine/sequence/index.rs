@@ -43,10 +43,9 @@ struct Condition {
     expr: EqlExpr,
     /// Join keys: the sequence's, then the step's own.
     keys: Vec<SlotId>,
-    /// Whether a match matters only while the rule has sequences in flight or pending (a
-    /// later step, `until`, a middle or trailing missing step): then the condition is skipped
-    /// when there are none, which keeps broad later steps cheap.
-    needs_open: bool,
+    // Every condition is evaluated, also a later step's or `until`'s when the rule has no
+    // sequence in flight: the earlier-stage event it follows in event time may still arrive
+    // (within the allowed lateness), and the exact pass needs it then (`exact.rs`).
 }
 
 struct IndexedRule {
@@ -118,7 +117,6 @@ impl EqlIndex {
                     part: Part::Event,
                     expr,
                     keys: Vec::new(),
-                    needs_open: false,
                 });
                 None
             }
@@ -141,17 +139,12 @@ impl EqlIndex {
                     k.extend_from_slice(own);
                     k
                 };
-                let first = spec.first_positive_stage();
                 for (i, step) in seq.steps.iter().enumerate() {
-                    // Needed without sequences: steps holding the first positive stage, and
-                    // leading missing steps (they precede the sequences they veto).
-                    let needs_open = stages_of_step[i].iter().all(|s| *s > first);
                     self.conditions.push(Condition {
                         rule,
                         part: Part::Step(i),
                         expr: step.condition.clone(),
                         keys: keys(&step.by),
-                        needs_open,
                     });
                 }
                 if let Some(until) = &seq.until {
@@ -160,7 +153,6 @@ impl EqlIndex {
                         part: Part::Until,
                         expr: until.condition.clone(),
                         keys: keys(&until.by),
-                        needs_open: true,
                     });
                 }
                 Some(spec)
@@ -204,8 +196,7 @@ impl EqlIndex {
     }
 
     /// Evaluates the conditions `view` could match; `admit(engine_rule)` applies the rule's
-    /// index patterns; `open(engine_rule)` says whether the rule has sequences in flight or
-    /// pending. Fills `hits` (cleared first); `candidates` is a reusable buffer. With
+    /// index patterns. Fills `hits` (cleared first); `candidates` is a reusable buffer. With
     /// `tick_after = Some(t)`, rules with a missing-event stage also get the event's time (an
     /// input without stages) when it is after `t` and the event matches none of their
     /// conditions: it may decide their pending sequences.
@@ -213,13 +204,12 @@ impl EqlIndex {
         &self,
         view: &EventView<'_>,
         admit: impl FnMut(usize) -> bool,
-        open: impl FnMut(usize) -> bool,
         tick_after: Option<i64>,
         candidates: &mut Vec<u32>,
         hits: &mut EqlHits,
     ) {
         hits.clear();
-        self.match_conditions(view, admit, open, candidates, hits);
+        self.match_conditions(view, admit, candidates, hits);
         if let Some(after) = tick_after {
             for &pos in &self.trailing {
                 let Some(rule) = self.rules.get(pos) else {
@@ -243,7 +233,6 @@ impl EqlIndex {
         &self,
         view: &EventView<'_>,
         mut admit: impl FnMut(usize) -> bool,
-        mut open: impl FnMut(usize) -> bool,
         candidates: &mut Vec<u32>,
         hits: &mut EqlHits,
     ) {
@@ -261,9 +250,8 @@ impl EqlIndex {
         candidates.extend_from_slice(&self.unanchored);
         candidates.sort_unstable();
         candidates.dedup();
-        // Index patterns and open sequences are checked once per rule.
+        // Index patterns are checked once per rule.
         let mut admitted: Option<(usize, bool)> = None;
-        let mut opened: Option<(usize, bool)> = None;
         for &c in candidates.iter() {
             let Some(cond) = self.conditions.get(c as usize) else {
                 continue;
@@ -271,19 +259,6 @@ impl EqlIndex {
             let Some(rule) = self.rules.get(cond.rule) else {
                 continue;
             };
-            if cond.needs_open {
-                let has_open = match opened {
-                    Some((r, o)) if r == cond.rule => o,
-                    _ => {
-                        let o = open(rule.engine_rule);
-                        opened = Some((cond.rule, o));
-                        o
-                    }
-                };
-                if !has_open {
-                    continue;
-                }
-            }
             let ok = match admitted {
                 Some((r, ok)) if r == cond.rule => ok,
                 _ => {

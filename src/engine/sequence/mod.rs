@@ -8,13 +8,17 @@
 //! * [`state`]: per rule and partition, the in-flight sequences (Elasticsearch's
 //!   `SequenceMatcher`, one event at a time), kept in the stateful runtime's `RuleState` so they
 //!   share its watermark, lateness, limits and snapshots.
+//! * [`exact`]: the exact pass, the same matcher fed in event-time order once the allowed
+//!   lateness has passed, so that out-of-order arrivals find every in-order sequence.
 //! * [`emit`]: a completed sequence becomes its building-block alerts and shell alert.
 
 pub mod emit;
+pub mod exact;
 pub mod index;
 pub mod spec;
 pub mod state;
 
+pub use exact::{ExactPass, RawEvent};
 pub use index::{EqlHits, EqlIndex, EqlQuery};
 pub use spec::SequenceSpec;
 pub use state::{Completed, Ordinal, SeqInput, SequenceState, StoredEvent};

@@ -58,13 +58,15 @@ impl StoredEvent {
 }
 
 /// One event as the sequence rule sees it: which stages it matches under which join key.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SeqInput {
     pub time: i64,
     /// `(stage, key)` for every stage (positive or missing) whose condition the event matches
     /// and whose join keys it has (one non-null value each; see `docs/eql.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<(usize, String)>,
     /// The key under which the event matches the `until` condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{RuleKind, RuleRef, RuleState, Runtime};
 use crate::engine::sequence::emit::push_sequence_alerts;
-use crate::engine::sequence::{SeqInput, SequenceState, StoredEvent};
+use crate::engine::sequence::{ExactPass, RawEvent, SeqInput, SequenceState, StoredEvent};
 use crate::engine::{AlertOut, EventError};
 
 impl Runtime {
@@ -21,8 +21,8 @@ impl Runtime {
         &mut self,
         part: usize,
         r: RuleRef<'_>,
-        input: &SeqInput,
-        stored: impl FnOnce() -> Option<StoredEvent>,
+        input: SeqInput,
+        stored: impl FnOnce() -> Option<RawEvent>,
         finish: impl Fn(&[StoredEvent], &mut [AlertOut]) -> Result<(), EventError>,
         now: DateTime<Utc>,
         out: &mut Vec<AlertOut>,
@@ -69,24 +69,65 @@ impl Runtime {
             seq.decide(spec, horizon, &mut done);
         }
         rs.expire(&r.spec.kind, horizon, stats);
+        // With no allowed lateness every accepted event is in order (an event before the
+        // watermark is late), so the immediate matcher alone gives the in-order sequences;
+        // rules with missing stages always use the exact pass.
+        let needs_exact = spec.has_missing() || lateness > 0;
+        let mut exact = needs_exact.then(|| rs.exact.get_or_insert_with(ExactPass::default));
         if !tick {
-            let seq = rs.sequence.get_or_insert_with(SequenceState::default);
-            seq.observe(
-                spec,
-                input,
-                horizon,
-                &settings.limits,
-                stats,
-                stored,
-                &mut done,
-            );
+            // Only an event of a positive stage can be part of a sequence's alerts.
+            let positive = input
+                .stages
+                .iter()
+                .any(|(s, _)| spec.positive_index(*s).is_some());
+            let mut lazy = Some(stored);
+            let raw = match positive && exact.is_some() {
+                true => lazy.take().and_then(|f| f()),
+                false => None,
+            };
+            // Rules with missing stages are decided once the horizon has passed their
+            // sequences: the exact pass alone finds them, at no cost in latency.
+            if !spec.has_missing() {
+                let seq = rs.sequence.get_or_insert_with(SequenceState::default);
+                let mut now_done = Vec::new();
+                let resolve = || match &raw {
+                    Some(r) => r.resolve(),
+                    None => lazy.take().and_then(|f| f())?.resolve(),
+                };
+                seq.observe(
+                    spec,
+                    &input,
+                    horizon,
+                    &settings.limits,
+                    stats,
+                    resolve,
+                    &mut now_done,
+                );
+                if let Some(x) = &mut exact {
+                    for events in &now_done {
+                        x.emitted_immediately(events, t, &settings.limits);
+                    }
+                }
+                done.extend(now_done);
+            }
+            if let Some(x) = &mut exact {
+                if !x.push(input, raw) {
+                    stats.evicted_by_limit += 1;
+                }
+            }
+        }
+        let mut due_changed = false;
+        if let Some(x) = exact {
+            let due_before = x.due();
+            x.advance(spec, horizon, &settings.limits, stats, &mut done);
+            due_changed = x.due() != due_before;
         }
         let (open_after, pending_after) = counts(rs);
         if open_after != open_before {
             let n = sequences_open.entry(r.rule.rule_id.clone()).or_default();
             *n = (*n + open_after).saturating_sub(open_before);
         }
-        let recompute = pending_after != pending_before || !done.is_empty();
+        let recompute = due_changed || pending_after != pending_before || !done.is_empty();
         for events in &done {
             stats.sequences_completed += 1;
             let before = out.len();
@@ -134,7 +175,11 @@ impl Runtime {
             .partitions
             .iter()
             .flat_map(|(_, state, _)| state.rules.values())
-            .filter_map(|rs| rs.sequence.as_ref()?.next_deadline())
+            .flat_map(|rs| {
+                let immediate = rs.sequence.as_ref().and_then(SequenceState::next_deadline);
+                let exact = rs.exact.as_ref().and_then(ExactPass::due);
+                immediate.into_iter().chain(exact)
+            })
             .min()
             .map(|d| d.saturating_add(lateness));
     }
@@ -142,7 +187,10 @@ impl Runtime {
 
 /// Sequences in flight or pending, and pending alone, of a rule's state.
 fn counts(rs: &RuleState) -> (usize, usize) {
-    rs.sequence
+    let (open, pending) = rs
+        .sequence
         .as_ref()
-        .map_or((0, 0), |s| (s.len(), s.pending_len()))
+        .map_or((0, 0), |s| (s.len(), s.pending_len()));
+    let exact = rs.exact.as_ref().map_or(0, |x| x.len() + x.buffered());
+    (open + exact, pending)
 }

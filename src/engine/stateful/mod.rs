@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::sequence::SequenceState;
+use super::sequence::{ExactPass, SequenceState};
 use super::{AlertOut, EventError, EventOrigin};
 use crate::alert::{Ancestor, RuleTemplate};
 use crate::rules::Rule;
@@ -72,6 +72,9 @@ struct RuleState {
     /// EQL sequences in flight (see `crate::engine::sequence`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sequence: Option<SequenceState>,
+    /// The sequence rule's exact pass (`crate::engine::sequence::exact`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exact: Option<ExactPass>,
     /// Horizon of the last expiry pass (passes run once per window length of event time).
     #[serde(default)]
     expired_at: Option<i64>,
@@ -218,6 +221,10 @@ impl Runtime {
                 s.suppression_groups += r.suppression.as_ref().map_or(0, SuppressionState::len);
                 s.sequences += r.sequence.as_ref().map_or(0, SequenceState::len);
                 s.sequence_events += r.sequence.as_ref().map_or(0, SequenceState::stored_events);
+                if let Some(x) = &r.exact {
+                    s.sequences += x.len();
+                    s.sequence_events += x.stored_events() + x.buffered();
+                }
             }
         }
         s
