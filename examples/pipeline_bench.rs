@@ -50,10 +50,18 @@ fn evaluator_factory() -> Arc<dyn EvaluatorFactory> {
                     .retain(|r| r.rule_type == rulestream::rules::RuleType::Query);
             }
             let settings = rulestream::engine::ruleset::EngineSettings::default();
-            let stateful = rulestream::engine::stateful::StatefulSettings {
+            let mut stateful = rulestream::engine::stateful::StatefulSettings {
                 state_dir: state_dir(),
                 ..Default::default()
             };
+            // BENCH_LATENESS_MS: the stateful rules' allowed lateness (default 5 min); 0 turns
+            // off the EQL exact out-of-order pass, to measure what it costs.
+            if let Some(ms) = std::env::var("BENCH_LATENESS_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                stateful.allowed_lateness_ms = ms;
+            }
             let (engine, _) = rulestream::engine::ruleset::Engine::with_stateful(
                 report.rules,
                 settings,

@@ -25,6 +25,8 @@ pub struct StatefulFile {
     pub max_suppression_groups_per_rule: usize,
     /// Open (partial) EQL sequences per rule and partition.
     pub max_sequences_per_rule: usize,
+    /// Events an EQL sequence rule keeps for its exact out-of-order pass, per partition.
+    pub max_buffered_events_per_rule: usize,
     /// How often workers send suppression updates (`Evaluator::flush`).
     pub flush_interval_ms: u64,
     /// How often (at most) each partition's state is snapshotted to `state_dir`; offsets are
@@ -44,6 +46,7 @@ impl Default for StatefulFile {
             max_terms_per_rule: engine.limits.max_terms_per_rule,
             max_suppression_groups_per_rule: engine.limits.max_suppression_groups_per_rule,
             max_sequences_per_rule: engine.limits.max_sequences_per_rule,
+            max_buffered_events_per_rule: engine.limits.max_buffered_events_per_rule,
             // Suppressed alerts are re-sent when their window closes anyway; the timer only
             // bounds how stale a count can be when a rule goes quiet.
             flush_interval_ms: 60_000,
@@ -105,6 +108,10 @@ pub(super) fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings,
             f.max_suppression_groups_per_rule,
         ),
         ("stateful.max_sequences_per_rule", f.max_sequences_per_rule),
+        (
+            "stateful.max_buffered_events_per_rule",
+            f.max_buffered_events_per_rule,
+        ),
     ] {
         if v == 0 {
             return Err(invalid(key, "expected a value of at least 1"));
@@ -137,6 +144,7 @@ pub(super) fn validate_stateful(f: &StatefulFile) -> Result<StatefulRunSettings,
             max_terms_per_rule: f.max_terms_per_rule,
             max_suppression_groups_per_rule: f.max_suppression_groups_per_rule,
             max_sequences_per_rule: f.max_sequences_per_rule,
+            max_buffered_events_per_rule: f.max_buffered_events_per_rule,
         },
         flush_interval: Duration::from_millis(f.flush_interval_ms),
         snapshot_interval: Duration::from_millis(f.snapshot_interval_ms),

@@ -233,7 +233,10 @@ impl ExactPass {
         stats: &mut StatefulStats,
         done: &mut Vec<Completed>,
     ) {
-        let limit = limits.max_sequences_per_rule.max(1);
+        let limit = limits
+            .max_buffered_events_per_rule
+            .min(limits.max_sequences_per_rule)
+            .max(1);
         let mut found = Vec::new();
         while let Some(front) = self.buffer.front() {
             let due = front.input.time < horizon;
@@ -385,6 +388,23 @@ mod tests {
         // Fed early up to time 139: an event before it can no longer be placed.
         assert!(!x.push(input(120, &[0]), Some(raw(99))));
         assert!(x.push(input(139, &[0]), Some(raw(98))));
+    }
+
+    #[test]
+    fn the_buffer_has_its_own_smaller_limit() {
+        let spec = SequenceSpec::new(vec![false, false], Some(600_000), false);
+        let limits = Limits {
+            max_buffered_events_per_rule: 3,
+            ..Limits::default()
+        };
+        let (mut stats, mut done) = (StatefulStats::default(), Vec::new());
+        let mut x = ExactPass::default();
+        for i in 0..20 {
+            assert!(x.push(input(100 + i, &[1]), Some(raw(i))));
+            x.advance(&spec, 0, &limits, &mut stats, &mut done);
+            assert!(x.buffered() <= 3, "{} buffered", x.buffered());
+        }
+        assert_eq!(stats.evicted_by_limit, 17);
     }
 
     #[test]

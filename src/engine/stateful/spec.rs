@@ -28,6 +28,11 @@ pub struct Limits {
     /// EQL sequences in flight or waiting for their missing-event decision. Each holds the
     /// parsed events it matched so far (a few KB per event; see `docs/eql.md`).
     pub max_sequences_per_rule: usize,
+    /// Events an EQL sequence rule buffers for its exact out-of-order pass (those matching a
+    /// step, kept for the allowed lateness; each holds its event text, ~3.5 KB for Okta). Also
+    /// capped by `max_sequences_per_rule`. Over it the oldest are fed early, which loses
+    /// exactness only for events arriving later than that many buffered ones.
+    pub max_buffered_events_per_rule: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +45,10 @@ impl Default for Limits {
             max_terms_per_rule: 1_000_000,
             max_suppression_groups_per_rule: 100_000,
             max_sequences_per_rule: 10_000,
+            // ≈ 3.5 MB per rule and partition: the buffer fills at any high rate (every
+            // later-step event stays for the lateness), 10 000 made a 4-partition stage with
+            // the Okta rules pass 256 MB of RSS.
+            max_buffered_events_per_rule: 1_000,
         }
     }
 }
