@@ -15,7 +15,8 @@
 # (BENCH_EVALUATOR=noop measures the pipeline without any evaluation work, =query with the 28
 # KQL query rules only; the default runs every Okta rule rulestream runs).
 # BENCH_STATE_DIR=DIR runs the stage with durable stateful-rule state in DIR (snapshots written,
-# offsets held back until they are), to compare with a run without it.
+# offsets held back until they are), to compare with a run without it. BENCH_LATENESS_MS=0 sets
+# the stateful rules' allowed lateness to 0, which turns off the EQL exact out-of-order pass.
 # BENCH_CONSUMER_PROPS / BENCH_PRODUCER_PROPS="k=v,k=v" add librdkafka properties (tuning runs).
 set -euo pipefail
 
