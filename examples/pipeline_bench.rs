@@ -441,10 +441,28 @@ fn stage(brokers: &str, topic: &str, n: u64, workers: u64) -> Res<()> {
     }
     let (cpu0, _) = usage();
     let started = Instant::now();
+    // The longest time no event completed: a stall (e.g. a group rebalance, a slow fetch)
+    // shows here rather than as CPU.
+    let (mut last_count, mut last_change, mut longest_stall) = (0, started, Duration::ZERO);
+    let mut stall_at = (Duration::ZERO, 0);
     while m.events_completed.get() < n {
         std::thread::sleep(Duration::from_millis(5));
+        let count = m.events_completed.get();
+        if count != last_count {
+            if last_change.elapsed() > longest_stall {
+                longest_stall = last_change.elapsed();
+                stall_at = (last_change - started, last_count);
+            }
+            (last_count, last_change) = (count, Instant::now());
+        }
     }
     let secs = started.elapsed().as_secs_f64();
+    println!("stage_longest_stall_ms={}", longest_stall.as_millis());
+    println!(
+        "stage_longest_stall_started_ms={} (after {} events)",
+        stall_at.0.as_millis(),
+        stall_at.1
+    );
     let (cpu1, rss) = usage();
     println!("stage_workers={workers}");
     println!("stage_events={}", m.events_completed.get());
@@ -457,6 +475,15 @@ fn stage(brokers: &str, topic: &str, n: u64, workers: u64) -> Res<()> {
         "stage_dead_letters={}",
         metrics_sum(m, "rulestream_dead_letters_total") as u64
     );
+    println!(
+        "stage_producer_errors={}",
+        metrics_sum(m, "rulestream_producer_errors_total") as u64
+    );
+    for line in m.render().lines() {
+        if line.starts_with("rulestream_producer_errors_total{") {
+            println!("stage_{line}");
+        }
+    }
     latency_report("stage", m);
     let _ = run.stop.send(());
     let _ = run.thread.join();
