@@ -1,5 +1,6 @@
 //! Stateful rules in the Kafka stage: suppression updates sent by the workers' flush (timer and
-//! shutdown) go through the alert sink without source headers and with the alert's own id.
+//! shutdown) go through the alert sink without source headers and with the alert's own id; an
+//! EQL sequence rule writes its building blocks and shell to the alerts topic.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap (style.md)
 
@@ -136,4 +137,87 @@ fn suppression_updates_are_sent_at_shutdown() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0].0, got[1].0);
     assert_eq!(got[1].1, 1, "the fold is reported at shutdown");
+}
+
+/// An Okta event for Elastic's MFA push-bombing EQL rule (`okta.event_type`, actor, result).
+fn okta_event(i: usize, second: u32, event_type: &str, result: &str) -> Input {
+    let time = format!("2026-11-25T10:00:{second:02}.000Z");
+    let doc = json!({
+        "@timestamp": time,
+        "event": {"id": format!("evt-{i}"), "ingested": time, "dataset": "okta.system",
+                  "action": event_type},
+        "data_stream": {"type": "logs", "dataset": "okta.system", "namespace": "default"},
+        "okta": {"event_type": event_type, "actor": {"id": "actor-1"},
+                 "outcome": {"result": result}},
+    });
+    Input {
+        key: None,
+        payload: serde_json::to_vec(&doc).unwrap(),
+        partition: Some(0),
+    }
+}
+
+#[test]
+fn an_eql_sequence_rule_alerts_through_the_stage() {
+    let names = Names::new("eql-seq");
+    create_topic(broker(), &names.input, 1);
+    let rules = tempfile::tempdir().unwrap();
+    let rule =
+        "credential_access_okta_potentially_successful_okta_bombing_via_push_notifications.toml";
+    std::fs::copy(
+        format!(
+            "{}/../shared/data/detection-rules-okta/{rule}",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        rules.path().join(rule),
+    )
+    .unwrap();
+    // Five denied pushes, then a successful sign-in by the same actor: one sequence.
+    let mut inputs: Vec<Input> = (0..5)
+        .map(|i| okta_event(i, i as u32 * 10, "user.mfa.okta_verify.deny_push", "DENY"))
+        .collect();
+    inputs.push(okta_event(5, 55, "user.authentication.sso", "SUCCESS"));
+    let ends = produce_all(broker(), &names.input, &inputs);
+
+    // What the engine gives for the same records at the same offsets.
+    let mut s = settings(&names, free_port(), "");
+    s.rules = vec![rules.path().to_path_buf()];
+    let engine = Arc::new(rulestream::cli::run::build_engine(&s).unwrap());
+    let mut ev = engine.evaluator();
+    let mut expected = std::collections::BTreeSet::new();
+    for (offset, input) in inputs.iter().enumerate() {
+        let origin = rulestream::engine::EventOrigin {
+            topic: Some(&names.input),
+            partition: 0,
+            offset: offset as i64,
+            default_index: None,
+        };
+        let mut out = Vec::new();
+        ev.evaluate(&input.payload, &origin, &mut out).unwrap();
+        expected.extend(out.into_iter().map(|a| a.id));
+    }
+    assert_eq!(expected.len(), 7, "6 building blocks and the shell");
+
+    let stage = stage(&names, 3_600_000, rules.path());
+    let alerts = alerts_after_commit(&names, &ends, expected.len());
+    stage.stop(T).expect("clean stop");
+    let keys: std::collections::BTreeSet<String> = alerts_by_key(&alerts).keys().cloned().collect();
+    assert_eq!(keys, expected);
+    let docs: Vec<Value> = alerts
+        .iter()
+        .map(|a| serde_json::from_slice(&a.payload).unwrap())
+        .collect();
+    let blocks = docs
+        .iter()
+        .filter(|d| d["kibana.alert.building_block_type"] == "default")
+        .count();
+    let shells: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kibana.alert.depth"] == 2)
+        .collect();
+    assert_eq!((blocks, shells.len()), (6, 1));
+    assert_eq!(
+        shells[0]["kibana.alert.group.id"],
+        shells[0]["kibana.alert.uuid"]
+    );
 }
