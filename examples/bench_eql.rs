@@ -9,11 +9,11 @@
 //!
 //! Usage: cargo run --release --example bench_eql -- [EVENTS] [ROUNDS]
 
+#[path = "../benches/support/counting_alloc.rs"]
+mod counting_alloc;
 #[path = "../benches/support/okta_events.rs"]
 mod okta_events;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,29 +25,8 @@ use rulestream::engine::stateful::{Learning, Limits, StatefulSettings, StatefulS
 use rulestream::engine::EventOrigin;
 use rulestream::rules::RuleType;
 
-/// Counts live heap bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 const BASE_MS: i64 = 1_748_944_800_000;
 
@@ -202,7 +181,7 @@ fn memory() {
     let sample = okta_events::okta_events(OPEN);
     let mut done = Vec::new();
     let json_bytes: usize = sample.iter().map(Vec::len).sum();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live_bytes();
     let mut state = SequenceState::default();
     for (i, bytes) in sample.iter().enumerate() {
         let input = SeqInput {
@@ -223,7 +202,7 @@ fn memory() {
             &spec, &input, BASE_MS, &limits, &mut stats, stored, &mut done,
         );
     }
-    let held = LIVE.load(Ordering::Relaxed).saturating_sub(before);
+    let held = counting_alloc::live_bytes().saturating_sub(before);
     println!(
         "memory: {OPEN} open sequences (one event each, {} bytes of JSON on average) hold {:.1} MB: {} bytes per open sequence",
         json_bytes / OPEN,

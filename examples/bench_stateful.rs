@@ -10,11 +10,11 @@
 //!
 //! Usage: cargo run --release --example bench_stateful -- [EVENTS] [ROUNDS]
 
+#[path = "../benches/support/counting_alloc.rs"]
+mod counting_alloc;
 #[path = "../benches/support/okta_events.rs"]
 mod okta_events;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,29 +27,8 @@ use rulestream::engine::stateful::{Learning, Limits, StatefulSettings, StatefulS
 use rulestream::engine::EventOrigin;
 use rulestream::rules::RuleType;
 
-/// Counts live heap bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 const BASE_MS: i64 = 1_748_944_800_000;
 
@@ -228,12 +207,12 @@ fn memory() {
         fields: vec!["okta.actor.id".into()],
         history_ms: 14 * 86_400_000,
     };
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live_bytes();
     let mut terms = NewTermsState::default();
     for (i, k) in keys.iter().enumerate() {
         terms.observe(&spec, k, i as i64, i as i64, &limits, &mut stats);
     }
-    let used = LIVE.load(Ordering::Relaxed) - before;
+    let used = counting_alloc::live_bytes() - before;
     println!(
         "new_terms: {} keys, {:.1} MB live heap, {:.0} bytes/key",
         terms.len(),
@@ -251,7 +230,7 @@ fn memory() {
         cardinality: None,
         window_ms: 180 * 60_000,
     };
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live_bytes();
     let mut groups = ThresholdState::default();
     for (i, k) in keys.iter().enumerate() {
         let values = [k.clone()];
@@ -266,7 +245,7 @@ fn memory() {
             &mut stats,
         );
     }
-    let used = LIVE.load(Ordering::Relaxed) - before;
+    let used = counting_alloc::live_bytes() - before;
     println!(
         "threshold: {} groups (one event each), {:.1} MB live heap, {:.0} bytes/group",
         groups.len(),

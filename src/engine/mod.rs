@@ -36,6 +36,18 @@ pub struct AlertOut {
     pub doc: Vec<u8>,
 }
 
+impl AlertOut {
+    /// Serializes a built alert of `rule_id` (the one place alert documents become bytes).
+    pub fn from_alert(rule_id: &str, alert: crate::alert::Alert) -> Result<AlertOut, EventError> {
+        let doc = serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
+        Ok(AlertOut {
+            id: alert.id,
+            rule_id: rule_id.to_string(),
+            doc,
+        })
+    }
+}
+
 /// Why an input record could not be evaluated (it goes to the dead-letter path).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {

@@ -692,13 +692,7 @@ impl Engine {
                 continue;
             }
             let alert = rule.template.build(&event, &ancestor, now);
-            let doc =
-                serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
-            out.push(AlertOut {
-                id: alert.id,
-                rule_id: rule.rule.rule_id.clone(),
-                doc,
-            });
+            out.push(AlertOut::from_alert(&rule.rule.rule_id, alert)?);
         }
         Ok(())
     }

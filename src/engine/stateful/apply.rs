@@ -308,12 +308,7 @@ fn ms_time(ms: i64) -> DateTime<Utc> {
 }
 
 fn push_alert(out: &mut Vec<AlertOut>, rule_id: &str, alert: Alert) -> Result<(), EventError> {
-    let doc = serde_json::to_vec(&alert.doc).map_err(|e| EventError::NotJson(e.to_string()))?;
-    out.push(AlertOut {
-        id: alert.id,
-        rule_id: rule_id.to_string(),
-        doc,
-    });
+    out.push(AlertOut::from_alert(rule_id, alert)?);
     Ok(())
 }
 
