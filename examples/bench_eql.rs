@@ -28,23 +28,12 @@ use rulestream::rules::RuleType;
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
-const BASE_MS: i64 = 1_748_944_800_000;
-
-fn iso(ms: i64) -> String {
-    use chrono::TimeZone;
-    rulestream::alert::format_ms(chrono::Utc.timestamp_millis_opt(ms).unwrap())
-}
-
 /// `bench_eval`'s events, re-timed, with the EQL rules' triggers mixed in.
 fn events(n: usize) -> Vec<Vec<u8>> {
-    okta_events::okta_events(n)
+    okta_events::retimed_okta_docs(n)
         .into_iter()
         .enumerate()
-        .map(|(i, bytes)| {
-            let mut doc: Value = serde_json::from_slice(&bytes).expect("JSON");
-            let ts = iso(BASE_MS + i as i64 * 100);
-            doc["@timestamp"] = json!(ts);
-            doc["event"]["ingested"] = json!(ts);
+        .map(|(i, mut doc)| {
             // BENCH_EQL_NO_TRIGGERS: the plain stream, to see the cost of evaluating alone.
             if std::env::var_os("BENCH_EQL_NO_TRIGGERS").is_some() {
                 return serde_json::to_vec(&doc).expect("serializable");
@@ -185,7 +174,7 @@ fn memory() {
     let mut state = SequenceState::default();
     for (i, bytes) in sample.iter().enumerate() {
         let input = SeqInput {
-            time: BASE_MS + i as i64,
+            time: okta_events::BASE_MS + i as i64,
             stages: vec![(0, format!("00u{i:017}"))],
             until: None,
         };
@@ -199,7 +188,13 @@ fn memory() {
             })
         };
         state.observe(
-            &spec, &input, BASE_MS, &limits, &mut stats, stored, &mut done,
+            &spec,
+            &input,
+            okta_events::BASE_MS,
+            &limits,
+            &mut stats,
+            stored,
+            &mut done,
         );
     }
     let held = counting_alloc::live_bytes().saturating_sub(before);

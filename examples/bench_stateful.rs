@@ -18,7 +18,7 @@ mod okta_events;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use rulestream::engine::ruleset::{Engine, RuleOutcome};
 use rulestream::engine::stateful::new_terms::{NewTermsSpec, NewTermsState};
@@ -30,23 +30,12 @@ use rulestream::rules::RuleType;
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
-const BASE_MS: i64 = 1_748_944_800_000;
-
-fn iso(ms: i64) -> String {
-    use chrono::TimeZone;
-    rulestream::alert::format_ms(chrono::Utc.timestamp_millis_opt(ms).unwrap())
-}
-
 /// `bench_eval`'s events, re-timed and with the stateful rules' triggers mixed in.
 fn events(n: usize) -> Vec<Vec<u8>> {
-    okta_events::okta_events(n)
+    okta_events::retimed_okta_docs(n)
         .into_iter()
         .enumerate()
-        .map(|(i, bytes)| {
-            let mut doc: Value = serde_json::from_slice(&bytes).expect("JSON");
-            let ts = iso(BASE_MS + i as i64 * 100);
-            doc["@timestamp"] = json!(ts);
-            doc["event"]["ingested"] = json!(ts);
+        .map(|(i, mut doc)| {
             let action = match i % 100 {
                 50 => {
                     doc["okta"]["actor"]["alternate_id"] = json!(format!("user{}", i / 100 % 50));

@@ -126,3 +126,32 @@ pub fn raw_okta_events(n: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Event time of the first event of [`retimed_okta_docs`] (2025-06-03T10:00:00Z).
+#[allow(dead_code)]
+pub const BASE_MS: i64 = 1_748_944_800_000;
+
+/// [`okta_events`] parsed, re-timed to 10 events per second of event time from [`BASE_MS`]
+/// (`@timestamp` and `event.ingested`): the stream the stateful and EQL benches mix their
+/// triggers into.
+#[allow(dead_code)]
+pub fn retimed_okta_docs(n: usize) -> Vec<Value> {
+    use chrono::TimeZone;
+    okta_events(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let mut doc: Value = serde_json::from_slice(&bytes).expect("JSON");
+            let ms = BASE_MS + i as i64 * 100;
+            let ts = rulestream::alert::format_ms(
+                chrono::Utc
+                    .timestamp_millis_opt(ms)
+                    .single()
+                    .expect("valid time"),
+            );
+            doc["@timestamp"] = serde_json::json!(ts);
+            doc["event"]["ingested"] = serde_json::json!(ts);
+            doc
+        })
+        .collect()
+}
