@@ -556,15 +556,6 @@ fn shuffles(n: usize, count: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
-fn uuids(docs: &[Value]) -> Vec<String> {
-    let mut ids: Vec<String> = docs
-        .iter()
-        .map(|d| d["kibana.alert.uuid"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// Six denied pushes by actor1 40 s apart, then (for the rule that needs one) a successful
 /// login: the stream spans 230 s, less than the 5 min of allowed lateness, so every arrival
 /// order is within it. The last event, an hour later, moves the watermark past all of them.

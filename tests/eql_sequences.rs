@@ -561,14 +561,7 @@ fn a_later_stage_event_arriving_first_is_paired_once_the_lateness_has_passed() {
     later.push(at(321));
     assert_eq!(run(AB, &later), vec![vec![1, 2]], "b past the horizon");
     // The same alert ids as in order.
-    let ids = |docs: &[Value]| {
-        let mut ids: Vec<String> = docs
-            .iter()
-            .map(|d| d["kibana.alert.uuid"].as_str().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
+    let ids = uuids;
     let in_order = [ev(1, 10, "a", "u"), ev(2, 20, "b", "u"), at(321)];
     let docs = |events: &[Vec<u8>]| {
         let engine = engine(vec![eql_rule(AB)], settings());

@@ -131,3 +131,14 @@ pub fn feed_and_flush(ev: &mut Evaluator, events: &[Vec<u8>]) -> Vec<Value> {
     );
     docs
 }
+
+/// The `kibana.alert.uuid`s of alert documents, sorted (to compare runs whose alerts come in
+/// different orders).
+pub fn uuids(docs: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = docs
+        .iter()
+        .map(|d| d["kibana.alert.uuid"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}

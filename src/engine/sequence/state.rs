@@ -586,6 +586,28 @@ mod tests {
         }
     }
 
+    /// Observes event `n` of key "u" at `time` (ms) for `stage`, horizon 0, default limits.
+    fn observe_u(
+        s: &mut SequenceState,
+        spec: &SequenceSpec,
+        time: i64,
+        stage: usize,
+        n: i64,
+        done: &mut Vec<Completed>,
+    ) {
+        let mut stats = StatefulStats::default();
+        let input = input(time, &[stage], "u");
+        s.observe(
+            spec,
+            &input,
+            0,
+            &Limits::default(),
+            &mut stats,
+            stored(n),
+            done,
+        );
+    }
+
     fn ids(done: &[Completed]) -> Vec<Vec<String>> {
         done.iter()
             .map(|c| c.iter().map(|e| e.id.clone()).collect())
@@ -595,59 +617,18 @@ mod tests {
     #[test]
     fn leading_missing_event_within_maxspan_discards() {
         let spec = SequenceSpec::new(vec![true, false, false], Some(600_000), false);
-        let (limits, mut stats) = (Limits::default(), StatefulStats::default());
         let mut s = SequenceState::default();
         let mut done = Vec::new();
-        s.observe(
-            &spec,
-            &input(0, &[0], "u"),
-            0,
-            &limits,
-            &mut stats,
-            stored(1),
-            &mut done,
-        );
-        s.observe(
-            &spec,
-            &input(100_000, &[1], "u"),
-            0,
-            &limits,
-            &mut stats,
-            stored(2),
-            &mut done,
-        );
-        s.observe(
-            &spec,
-            &input(110_000, &[2], "u"),
-            0,
-            &limits,
-            &mut stats,
-            stored(3),
-            &mut done,
-        );
+        observe_u(&mut s, &spec, 0, 0, 1, &mut done);
+        observe_u(&mut s, &spec, 100_000, 1, 2, &mut done);
+        observe_u(&mut s, &spec, 110_000, 2, 3, &mut done);
         assert_eq!(s.pending_len(), 1);
         s.decide(&spec, 200_000, &mut done);
         assert_eq!(ids(&done), Vec::<Vec<String>>::new());
         // Without the leading event the sequence is kept.
         let mut s = SequenceState::default();
-        s.observe(
-            &spec,
-            &input(100_000, &[1], "u"),
-            0,
-            &limits,
-            &mut stats,
-            stored(2),
-            &mut done,
-        );
-        s.observe(
-            &spec,
-            &input(110_000, &[2], "u"),
-            0,
-            &limits,
-            &mut stats,
-            stored(3),
-            &mut done,
-        );
+        observe_u(&mut s, &spec, 100_000, 1, 2, &mut done);
+        observe_u(&mut s, &spec, 110_000, 2, 3, &mut done);
         s.decide(&spec, 200_000, &mut done);
         assert_eq!(ids(&done), vec![vec!["2".to_string(), "3".to_string()]]);
         assert_eq!(s.stored_events(), 0, "released after the decision");
