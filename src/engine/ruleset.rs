@@ -305,7 +305,6 @@ impl Engine {
             threshold_inputs: Vec::new(),
             eql_hits: EqlHits::default(),
             eql_candidates: Vec::new(),
-            eql_index: String::new(),
             part: None,
         }
     }
@@ -388,7 +387,7 @@ pub struct Evaluator {
     eql_hits: EqlHits,
     eql_candidates: Vec<u32>,
     /// The current event's index name for EQL rules' index patterns (reused buffer).
-    eql_index: String,
+
     /// Stateful partition slot of the current input event, for the alerts fed back from it.
     part: Option<usize>,
 }
@@ -496,13 +495,14 @@ impl Evaluator {
         let inputs = &mut self.threshold_inputs;
         inputs.clear();
         let building = out.is_some();
-        // The event's index name, computed on the first candidate rule only.
-        let index_buf = &mut self.index;
-        let mut index: Option<bool> = None;
+        // The event's index name, computed on the first candidate rule (KQL or EQL) only.
+        let index = std::cell::RefCell::new(EventIndex {
+            known: None,
+            buf: &mut self.index,
+        });
         let eql_hits = &mut self.eql_hits;
         eql_hits.clear();
         let eql_candidates = &mut self.eql_candidates;
-        let eql_index = &mut self.eql_index;
         // Sequences waiting for a missing-event decision are decided by event time.
         let tick_after = if building {
             self.runtime.sequence_tick_after()
@@ -517,22 +517,19 @@ impl Evaluator {
             |view| {
                 let pass = fed.is_some() || (as_ecs && !(auto && engine.is_raw_okta(view)));
                 if pass && !engine.eql.is_empty() {
-                    let bufs = (eql_index, eql_candidates, eql_hits);
-                    engine.run_eql(view, origin, fed, tick_after, bufs);
+                    let admit =
+                        |r: usize| engine.admits(r, view, origin, fed, &mut index.borrow_mut());
+                    engine
+                        .eql
+                        .run(view, admit, tick_after, eql_candidates, eql_hits);
                 }
                 pass
             },
             |i, view| {
-                let Some(rule) = engine.rules.get(i) else {
+                if engine.rules.get(i).is_none() {
                     return true;
-                };
-                if let Some(fed) = fed {
-                    return engine.feedback.as_ref().is_some_and(|p| p.admits(i, fed));
                 }
-                let known = *index.get_or_insert_with(|| {
-                    engine.event_index(view, origin.default_index, index_buf)
-                });
-                rule.indices.admits(known.then_some(index_buf.as_str()))
+                engine.admits(i, view, origin, fed, &mut index.borrow_mut())
             },
             |i, view| match engine.rules.get(i).and_then(|r| r.view.as_ref()) {
                 Some(slots) if building => inputs.push((i, slots.read(view))),
@@ -612,6 +609,13 @@ impl Evaluator {
     }
 }
 
+/// The index of the event being read: computed on the first rule that needs it, into the
+/// evaluator's reused buffer (`known`: `None` not yet, `Some(false)` unknown).
+struct EventIndex<'b> {
+    known: Option<bool>,
+    buf: &'b mut String,
+}
+
 /// The outcome of one reading pass: done, or the event is raw Okta and must be normalized
 /// first (the output buffer is handed back for the second pass).
 enum Reading<'o> {
@@ -626,6 +630,27 @@ impl Engine {
         self.raw_okta_markers
             .iter()
             .any(|slot| !view.values(*slot).is_empty())
+    }
+
+    /// Whether rule `i` sees the event: a fed-back alert is seen by the rules reading alerts;
+    /// any other event by the rules whose index patterns admit its index (computed once).
+    fn admits(
+        &self,
+        i: usize,
+        view: &EventView<'_>,
+        origin: &EventOrigin<'_>,
+        fed: Option<&FedAlert>,
+        index: &mut EventIndex<'_>,
+    ) -> bool {
+        if let Some(fed) = fed {
+            return self.feedback.as_ref().is_some_and(|p| p.admits(i, fed));
+        }
+        let known = *index
+            .known
+            .get_or_insert_with(|| self.event_index(view, origin.default_index, index.buf));
+        self.rules
+            .get(i)
+            .is_some_and(|rule| rule.indices.admits(known.then_some(index.buf.as_str())))
     }
 
     /// Writes the index an event is taken to be in (see [`super::index_pattern`]) into `buf`;

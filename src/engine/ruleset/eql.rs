@@ -7,10 +7,10 @@ use super::{CompiledRule, Engine, EngineSettings, RuleOutcome};
 use crate::alert::{Ancestor, RuleTemplate};
 use crate::engine::feedback::{self, FedAlert};
 use crate::engine::index_pattern::IndexPatterns;
-use crate::engine::sequence::{EqlHits, EqlIndex, EqlQuery, RawEvent, StoredEvent};
+use crate::engine::sequence::{EqlIndex, EqlQuery, RawEvent, StoredEvent};
 use crate::engine::stateful::{RuleKind, RuleSpec};
 use crate::engine::{AlertOut, EventError, EventOrigin};
-use crate::event::{EventView, FieldPlan, SlotId};
+use crate::event::{FieldPlan, SlotId};
 use crate::rules::{Language, Rule, RuleType};
 
 pub(super) fn is_eql(rule: &Rule) -> bool {
@@ -119,30 +119,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Evaluates the EQL conditions on `view` into `hits`, with the rules' index patterns.
-    pub(super) fn run_eql(
-        &self,
-        view: &EventView<'_>,
-        origin: &EventOrigin<'_>,
-        fed: Option<&FedAlert>,
-        tick_after: Option<i64>,
-        (index_buf, candidates, hits): (&mut String, &mut Vec<u32>, &mut EqlHits),
-    ) {
-        let mut known: Option<bool> = None;
-        let admit = |r: usize| {
-            // A fed-back alert is seen by the rules reading alerts, as for KQL rules.
-            if let Some(fed) = fed {
-                return self.feedback.as_ref().is_some_and(|p| p.admits(r, fed));
-            }
-            let k = *known
-                .get_or_insert_with(|| self.event_index(view, origin.default_index, index_buf));
-            self.rules
-                .get(r)
-                .is_some_and(|rule| rule.indices.admits(k.then_some(index_buf.as_str())))
-        };
-        self.eql.run(view, admit, tick_after, candidates, hits);
     }
 }
 
