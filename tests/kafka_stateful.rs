@@ -184,18 +184,11 @@ fn an_eql_sequence_rule_alerts_through_the_stage() {
     s.rules = vec![rules.path().to_path_buf()];
     let engine = Arc::new(rulestream::cli::run::build_engine(&s).unwrap());
     let mut ev = engine.evaluator();
-    let mut expected = std::collections::BTreeSet::new();
-    for (offset, input) in inputs.iter().enumerate() {
-        let origin = rulestream::engine::EventOrigin {
-            topic: Some(&names.input),
-            partition: 0,
-            offset: offset as i64,
-            default_index: None,
-        };
-        let mut out = Vec::new();
-        ev.evaluate(&input.payload, &origin, &mut out).unwrap();
-        expected.extend(out.into_iter().map(|a| a.id));
-    }
+    let payloads = inputs.iter().map(|i| i.payload.as_slice());
+    let expected: std::collections::BTreeSet<String> =
+        alert_ids_at_offsets(&mut ev, (&names.input, 0, 0), payloads)
+            .into_iter()
+            .collect();
     assert_eq!(expected.len(), 7, "6 building blocks and the shell");
 
     let stage = stage(&names, 3_600_000, rules.path());

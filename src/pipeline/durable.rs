@@ -411,14 +411,6 @@ impl Snapshotter {
             part.changed = false;
             part.last = Instant::now();
             let snapshot = evaluator.snapshot(&tp.0, tp.1);
-            if snapshot
-                .as_ref()
-                .is_some_and(|s| s.offset > Some(part.offset))
-            {
-                // Cannot happen (the state's offset is that of an event this worker
-                // evaluated); if it did, releasing `part.offset` would still be safe.
-                warn!(topic = %tp.0, partition = tp.1, "Snapshot ahead of the worker's offset.");
-            }
             self.settings
                 .gate
                 .submit(tp, part.epoch, part.offset, snapshot, flush.clone());

@@ -536,3 +536,26 @@ pub fn alerts_after_commit(names: &Names, ends: &HashMap<i32, i64>, want: usize)
     wait_committed(broker(), &names.group, &names.input, ends, t);
     read_topic(broker(), &names.alerts, want, Duration::from_secs(1), t)
 }
+
+/// The alert ids the engine gives `payloads`, evaluated in order as offsets `first`, `first`
+/// + 1, … of `topic`/`partition` (what a stage that processes those records must produce).
+pub fn alert_ids_at_offsets<P: AsRef<[u8]>>(
+    evaluator: &mut rulestream::engine::ruleset::Evaluator,
+    (topic, partition, first): (&str, i32, i64),
+    payloads: impl IntoIterator<Item = P>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (offset, payload) in (first..).zip(payloads) {
+        let payload = payload.as_ref();
+        let origin = rulestream::engine::EventOrigin {
+            topic: Some(topic),
+            partition,
+            offset,
+            default_index: None,
+        };
+        let mut out = Vec::new();
+        evaluator.evaluate(payload, &origin, &mut out).unwrap();
+        ids.extend(out.into_iter().map(|a| a.id));
+    }
+    ids
+}
